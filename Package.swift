@@ -1,0 +1,127 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+    name: "jwt-pair",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "issuer", targets: ["Issuer"]),
+        .executable(name: "resource-api", targets: ["ResourceAPI"]),
+        .library(name: "SharedJWT", targets: ["SharedJWT"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // MARK: C bindings
+        .target(
+            name: "COpenSSL",
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        .target(
+            name: "CHTTP",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+
+        // MARK: Libraries
+        .target(
+            name: "SharedJWT",
+            dependencies: ["COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CurlClient",
+            dependencies: [
+                "CHTTP",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "IssuerCore",
+            dependencies: [
+                "SharedJWT",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ResourceAPICore",
+            dependencies: [
+                "SharedJWT",
+                "CurlClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables (thin mains)
+        .executableTarget(name: "Issuer", dependencies: ["IssuerCore"], swiftSettings: swiftSettings),
+        .executableTarget(name: "ResourceAPI", dependencies: ["ResourceAPICore"], swiftSettings: swiftSettings),
+
+        // MARK: Tests
+        .testTarget(name: "SharedJWTTests", dependencies: ["SharedJWT", "COpenSSL"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CurlClientTests",
+            dependencies: [
+                "CurlClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IssuerTests",
+            dependencies: [
+                "IssuerCore",
+                "SharedJWT",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ResourceAPITests",
+            dependencies: [
+                "ResourceAPICore",
+                "SharedJWT",
+                "CurlClient",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "IssuerCore",
+                "ResourceAPICore",
+                "SharedJWT",
+                "CurlClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
