@@ -24,4 +24,8 @@ long copenssl_bio_mem_data(BIO *bio, char **data);
 /// Generates an RSA key of `bits` bits with e = 65537 (`EVP_RSA_gen` is a macro).
 EVP_PKEY *copenssl_rsa_generate(unsigned int bits);
 
+/// Builds an RSA public key from big-endian modulus and exponent bytes
+/// (`EVP_PKEY_PUBLIC_KEY` is a macro expression Swift does not import). NULL on failure.
+EVP_PKEY *copenssl_rsa_public_key(const unsigned char *n, size_t n_len, const unsigned char *e, size_t e_len);
+
 #endif
