@@ -1,1 +1,3 @@
-print("issuer")
+import IssuerCore
+
+await IssuerMain.run()

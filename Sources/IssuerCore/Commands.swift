@@ -1,0 +1,446 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import SharedJWT
+
+/// `issuer`: `serve` (default), `users`, `keys`, `clients`.
+public struct IssuerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "issuer",
+        abstract: "JWT authorization server (access tokens, refresh tokens, JWKS).",
+        subcommands: [Serve.self, Users.self, Keys.self, Clients.self],
+        defaultSubcommand: Serve.self
+    )
+
+    public init() {}
+}
+
+/// Options every subcommand shares: each is a flag and an `ISSUER_*` variable (flag wins).
+public struct IssuerOptions: ParsableArguments {
+    @Option(help: "Address to bind (ISSUER_HOST; default 127.0.0.1).") var host: String?
+    @Option(help: "Port to bind, 0 lets the OS choose (ISSUER_PORT; default 8081).") var port: String?
+    @Option(help: "Public base URL, the iss of every token (ISSUER_ISSUER_URL; default http://127.0.0.1:8081).") var issuerUrl: String?
+    @Option(help: "aud of every token (ISSUER_AUDIENCE; default resource-api).") var audience: String?
+    @Option(help: "Key directory (ISSUER_KEYS_DIR; default keys).") var keysDir: String?
+    @Option(help: "SQLite file (ISSUER_DATA; default data/issuer.sqlite).") var data: String?
+    @Option(help: "Access token lifetime (ISSUER_ACCESS_TTL; default 5m).") var accessTtl: String?
+    @Option(help: "Refresh token lifetime (ISSUER_REFRESH_TTL; default 24h).") var refreshTtl: String?
+    @Option(help: "JWKS Cache-Control max-age (ISSUER_JWKS_MAX_AGE; default 5m).") var jwksMaxAge: String?
+    @Option(help: "Rotate keys on this schedule, or off (ISSUER_ROTATE_EVERY; default off).") var rotateEvery: String?
+    @Option(help: "RSA key size: 2048, 3072 or 4096 (ISSUER_KEY_BITS; default 2048).") var keyBits: String?
+    @Option(help: "trace, debug, info, notice, warning, error, critical (ISSUER_LOG_LEVEL; default info).") var logLevel: String?
+    @Option(help: "text or json (ISSUER_LOG_FORMAT; default text).") var logFormat: String?
+    @Option(help: .hidden) var bcryptCost: String?
+
+    public init() {}
+
+    /// Validates every option; the first bad one throws a `ConfigurationError` naming it.
+    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> IssuerConfiguration {
+        let source = OptionSource(environment: environment)
+        var configuration = IssuerConfiguration()
+        if let host = source.value(host, env: "ISSUER_HOST") {
+            guard !host.isEmpty, host.utf8.count < 256, !host.contains(where: \.isWhitespace) else {
+                throw ConfigurationError(option: "--host", problem: "'\(host)' is not a host name or address")
+            }
+            configuration.host = host
+        }
+        if let text = source.value(port, env: "ISSUER_PORT") {
+            guard let value = Int(text), (0...65535).contains(value) else {
+                throw ConfigurationError(option: "--port", problem: "'\(text)' is not a port number (0-65535)")
+            }
+            configuration.port = value
+        }
+        if let text = source.value(issuerUrl, env: "ISSUER_ISSUER_URL") {
+            configuration.issuerURL = try Self.issuerURL(text)
+        }
+        if let text = source.value(audience, env: "ISSUER_AUDIENCE") {
+            guard !text.isEmpty, !text.contains(where: \.isWhitespace) else {
+                throw ConfigurationError(option: "--audience", problem: "'\(text)' must be a non-empty word")
+            }
+            configuration.audience = text
+        }
+        if let text = source.value(keysDir, env: "ISSUER_KEYS_DIR") { configuration.keysDirectory = text }
+        if let text = source.value(data, env: "ISSUER_DATA") { configuration.databasePath = text }
+        if case .some(.some(let value)) = try source.duration(accessTtl, option: "--access-ttl", env: "ISSUER_ACCESS_TTL") {
+            configuration.accessTTL = value
+        }
+        if case .some(.some(let value)) = try source.duration(refreshTtl, option: "--refresh-ttl", env: "ISSUER_REFRESH_TTL") {
+            configuration.refreshTTL = value
+        }
+        if case .some(.some(let value)) = try source.duration(jwksMaxAge, option: "--jwks-max-age", env: "ISSUER_JWKS_MAX_AGE") {
+            configuration.jwksMaxAge = value
+        }
+        if case .some(let value) = try source.duration(rotateEvery, option: "--rotate-every", env: "ISSUER_ROTATE_EVERY", allowOff: true) {
+            configuration.rotateEvery = value
+        }
+        if let text = source.value(keyBits, env: "ISSUER_KEY_BITS") {
+            guard let value = Int(text), [2048, 3072, 4096].contains(value) else {
+                throw ConfigurationError(option: "--key-bits", problem: "'\(text)' is not one of 2048, 3072, 4096")
+            }
+            configuration.keyBits = value
+        }
+        if let text = source.value(logLevel, env: "ISSUER_LOG_LEVEL") {
+            guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                throw ConfigurationError(
+                    option: "--log-level", problem: "'\(text)' is not one of trace, debug, info, notice, warning, error, critical"
+                )
+            }
+            configuration.logLevel = level
+        }
+        if let text = source.value(logFormat, env: "ISSUER_LOG_FORMAT") {
+            guard let format = LogFormat(rawValue: text.lowercased()) else {
+                throw ConfigurationError(option: "--log-format", problem: "'\(text)' is not text or json")
+            }
+            configuration.logFormat = format
+        }
+        if let text = source.value(bcryptCost, env: "ISSUER_BCRYPT_COST") {
+            // Test-only knob (hidden): real deployments keep the default of 10 or more.
+            guard let value = UInt8(text), (4...31).contains(value) else {
+                throw ConfigurationError(option: "--bcrypt-cost", problem: "'\(text)' is not between 4 and 31")
+            }
+            configuration.bcryptCost = value
+        }
+        return configuration
+    }
+
+    static func issuerURL(_ text: String) throws -> String {
+        var trimmed = text
+        while trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let components = URLComponents(string: trimmed),
+            let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = components.host, !host.isEmpty,
+            components.query == nil, components.fragment == nil, components.user == nil
+        else {
+            throw ConfigurationError(option: "--issuer-url", problem: "'\(text)' is not an http(s) URL without query or fragment")
+        }
+        return trimmed
+    }
+
+    /// Resolves, or prints the one-line error and exits with status 2.
+    func resolveOrExit() throws -> IssuerConfiguration {
+        do {
+            return try resolve()
+        } catch let error as ConfigurationError {
+            CLIOutput.error("issuer: \(error.description)")
+            CLIOutput.error("Run 'issuer --help' for the options.")
+            throw ExitCode(2)
+        }
+    }
+}
+
+enum CLIOutput {
+    static func error(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+func makeLogger(_ configuration: IssuerConfiguration, label: String = "issuer") -> Logger {
+    var logger: Logger
+    switch configuration.logFormat {
+    case .text: logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    case .json: logger = Logger(label: label) { JSONLogHandler(label: $0) }
+    }
+    logger.logLevel = configuration.logLevel
+    return logger
+}
+
+// MARK: serve
+
+public struct Serve: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(abstract: "Run the HTTP server (the default).")
+    @OptionGroup var options: IssuerOptions
+
+    public init() {}
+
+    public func run() async throws {
+        let configuration = try options.resolveOrExit()
+        let format = configuration.logFormat
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler
+            switch format {
+            case .text: handler = StreamLogHandler.standardError(label: label)
+            case .json: handler = JSONLogHandler(label: label)
+            }
+            handler.logLevel = level
+            return handler
+        }
+        let logger = makeLogger(configuration)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let app: IssuerApplication
+        do {
+            app = try await makeIssuerApplication(
+                configuration: configuration, logger: logger, metricsRegistry: registry, handleSIGHUP: true
+            )
+        } catch let error as KeyDirectoryError {
+            CLIOutput.error("issuer: \(error.description)")
+            throw ExitCode(2)
+        }
+        // runService traps SIGTERM and SIGINT: stop accepting, finish in-flight requests, exit 0.
+        try await app.runService()
+    }
+}
+
+// MARK: users
+
+public struct Users: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        abstract: "Manage users who log in through /login.",
+        subcommands: [Add.self, List.self, Delete.self]
+    )
+    public init() {}
+
+    public struct Add: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "Add a user; without --password-stdin a password is generated and printed once.")
+        @OptionGroup var options: IssuerOptions
+        @Argument(help: "User name.") var name: String
+        @Option(name: .customLong("role"), help: "A role (repeatable), e.g. user, admin.") var roles: [String] = []
+        @Flag(help: "Read the password from the first line of standard input.") var passwordStdin = false
+        @Flag(help: "Exit 0 without changes when the user already exists.") var ifMissing = false
+
+        public init() {}
+
+        public func run() async throws {
+            let configuration = try options.resolveOrExit()
+            try UserNames.validate(name)
+            for role in roles { try UserNames.validateRole(role) }
+            let store = try SQLiteIssuerStore(path: configuration.databasePath)
+            if try await store.user(named: name) != nil {
+                if ifMissing { return }
+                CLIOutput.error("issuer: user \(name) already exists")
+                throw ExitCode.failure
+            }
+            let password: String
+            let generated: Bool
+            if passwordStdin {
+                guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                    CLIOutput.error("issuer: --password-stdin: no password on standard input")
+                    throw ExitCode.failure
+                }
+                password = line
+                generated = false
+            } else {
+                password = Base64URL.encode(Secrets.randomBytes(15))
+                generated = true
+            }
+            let hash = try await PasswordHasher(cost: configuration.bcryptCost).hash(password)
+            let roles = self.roles.isEmpty ? ["user"] : self.roles
+            do {
+                try await store.addUser(UserRecord(name: name, passwordHash: hash, roles: roles, createdAt: Date().timeIntervalSince1970))
+            } catch let error as StoreError {
+                CLIOutput.error("issuer: \(error.description)")
+                throw ExitCode.failure
+            }
+            if generated {
+                print("user \(name) added with roles \(roles.joined(separator: ",")); password (shown once): \(password)")
+            } else {
+                print("user \(name) added with roles \(roles.joined(separator: ","))")
+            }
+        }
+    }
+
+    public struct List: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "List users and their roles.")
+        @OptionGroup var options: IssuerOptions
+        public init() {}
+
+        public func run() async throws {
+            let configuration = try options.resolveOrExit()
+            let store = try SQLiteIssuerStore(path: configuration.databasePath)
+            for user in try await store.listUsers() {
+                print("\(user.name)\t\(user.roles.joined(separator: ","))")
+            }
+        }
+    }
+
+    public struct Delete: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "Delete a user and revoke their refresh tokens.")
+        @OptionGroup var options: IssuerOptions
+        @Argument(help: "User name.") var name: String
+        public init() {}
+
+        public func run() async throws {
+            let configuration = try options.resolveOrExit()
+            let store = try SQLiteIssuerStore(path: configuration.databasePath)
+            guard try await store.deleteUser(named: name) else {
+                CLIOutput.error("issuer: no user \(name)")
+                throw ExitCode.failure
+            }
+            print("user \(name) deleted")
+        }
+    }
+}
+
+enum UserNames {
+    static func validate(_ name: String) throws {
+        guard !name.isEmpty, name.utf8.count <= 128, !name.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 32 } == true }) else {
+            CLIOutput.error("issuer: '\(name)' is not a valid name (1-128 characters, no spaces or control characters)")
+            throw ExitCode.failure
+        }
+    }
+
+    static func validateRole(_ role: String) throws {
+        guard !role.isEmpty, role.utf8.count <= 64, role.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:".contains($0) }) else {
+            CLIOutput.error("issuer: '\(role)' is not a valid role or scope (letters, digits, - _ . :)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+// MARK: keys
+
+public struct Keys: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        abstract: "Inspect and rotate signing keys (works while the server runs).",
+        subcommands: [List.self, Rotate.self, Retire.self]
+    )
+    public init() {}
+
+    static func directory(_ configuration: IssuerConfiguration) throws -> KeyDirectory {
+        let directory = KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits)
+        do {
+            try directory.initializeIfNeeded(now: configuration.clock())
+        } catch let error as KeyDirectoryError {
+            CLIOutput.error("issuer: \(error.description)")
+            throw ExitCode.failure
+        }
+        return directory
+    }
+
+    static func printKeys(_ lifecycle: KeyLifecycle) {
+        func time(_ value: Double?) -> String {
+            guard let value else { return "-" }
+            return ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: value))
+        }
+        print("kid\tstate\tpublished\tactivated\tdeactivated\tretired")
+        for key in lifecycle.keys {
+            let state = key.emergency ? key.state.rawValue + "(emergency)" : key.state.rawValue
+            print("\(key.kid)\t\(state)\t\(time(key.publishedAt))\t\(time(key.activatedAt))\t\(time(key.deactivatedAt))\t\(time(key.retiredAt))")
+        }
+    }
+
+    public struct List: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "List keys with their state and timestamps.")
+        @OptionGroup var options: IssuerOptions
+        public init() {}
+
+        public func run() async throws {
+            let configuration = try options.resolveOrExit()
+            let directory = try Keys.directory(configuration)
+            do {
+                Keys.printKeys(try directory.load().lifecycle)
+            } catch let error as KeyDirectoryError {
+                CLIOutput.error("issuer: \(error.description)")
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    public struct Rotate: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "next becomes active, active becomes retiring, a fresh next key is created."
+        )
+        @OptionGroup var options: IssuerOptions
+        @Flag(help: "Rotate even though the next key has not been published for jwks-max-age (emergency).") var force = false
+        public init() {}
+
+        public func run() async throws {
+            let configuration = try options.resolveOrExit()
+            let directory = try Keys.directory(configuration)
+            let policy = configuration.lifecyclePolicy
+            let now = configuration.clock()
+            do {
+                let lifecycle = try directory.update { lifecycle, makeKey in
+                    let wait = lifecycle.rotationWait(now: now, policy: policy)
+                    if wait > 0 && !force { throw KeyLifecycleError.rotationTooEarly(waitSeconds: wait) }
+                    try lifecycle.rotate(newNextKID: try makeKey(), now: now, policy: policy, force: force)
+                    return lifecycle
+                }
+                Keys.printKeys(lifecycle)
+            } catch let error as KeyLifecycleError {
+                CLIOutput.error("issuer: keys rotate refused: \(error.description)")
+                throw ExitCode.failure
+            } catch let error as KeyDirectoryError {
+                CLIOutput.error("issuer: \(error.description)")
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    public struct Retire: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Emergency: drop a key at once and announce it on the revocation feed (kids starting with - go after --)."
+        )
+        @OptionGroup var options: IssuerOptions
+        @Argument(help: "The kid to retire.") var kid: String
+        public init() {}
+
+        public func run() async throws {
+            let configuration = try options.resolveOrExit()
+            let directory = try Keys.directory(configuration)
+            let now = configuration.clock()
+            do {
+                let lifecycle = try directory.update { lifecycle, makeKey in
+                    try lifecycle.retire(kid: kid, freshNextKID: try makeKey(), now: now)
+                    return lifecycle
+                }
+                Keys.printKeys(lifecycle)
+            } catch let error as KeyLifecycleError {
+                CLIOutput.error("issuer: keys retire: \(error.description)")
+                throw ExitCode.failure
+            } catch let error as KeyDirectoryError {
+                CLIOutput.error("issuer: \(error.description)")
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+// MARK: clients
+
+public struct Clients: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        abstract: "Manage OAuth clients (client_credentials grant).",
+        subcommands: [Add.self]
+    )
+    public init() {}
+
+    public struct Add: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(abstract: "Add a client and print its secret once.")
+        @OptionGroup var options: IssuerOptions
+        @Argument(help: "Client id.") var id: String
+        @Option(name: .customLong("scope"), help: "A scope the client may request (repeatable; default api).") var scopes: [String] = []
+        public init() {}
+
+        public func run() async throws {
+            let configuration = try options.resolveOrExit()
+            try UserNames.validate(id)
+            guard id != TokenService.loginClientID else {
+                CLIOutput.error("issuer: client id \(id) is reserved for /login")
+                throw ExitCode.failure
+            }
+            for scope in scopes { try UserNames.validateRole(scope) }
+            let store = try SQLiteIssuerStore(path: configuration.databasePath)
+            let secret = Secrets.clientSecret()
+            let hash = try await PasswordHasher(cost: configuration.bcryptCost).hash(secret)
+            let scopes = self.scopes.isEmpty ? [TokenService.loginScope] : self.scopes
+            do {
+                try await store.addClient(ClientRecord(id: id, secretHash: hash, scopes: scopes, createdAt: Date().timeIntervalSince1970))
+            } catch let error as StoreError {
+                CLIOutput.error("issuer: \(error.description)")
+                throw ExitCode.failure
+            }
+            print("client \(id) added with scopes \(scopes.joined(separator: " ")); secret (shown once): \(secret)")
+        }
+    }
+}
+
+/// Entry point for the thin `issuer` main: runs the async command tree.
+public enum IssuerMain {
+    public static func run() async {
+        await IssuerCommand.main()
+    }
+}

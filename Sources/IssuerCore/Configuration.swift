@@ -1,0 +1,97 @@
+import Foundation
+import Logging
+import SharedJWT
+
+/// A configuration value that could not be used: names the option, exits with status 2.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let option: String
+    public let problem: String
+    public init(option: String, problem: String) {
+        self.option = option
+        self.problem = problem
+    }
+    public var description: String { "invalid value for \(option): \(problem)" }
+}
+
+/// Durations as the contract writes them: `300`, `300s`, `5m`, `1h`, `30d`.
+public enum DurationText {
+    public static func seconds(_ text: String) -> Int64? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let last = trimmed.last else { return nil }
+        let multiplier: Int64
+        var digits = Substring(trimmed)
+        switch last {
+        case "s": multiplier = 1; digits = digits.dropLast()
+        case "m": multiplier = 60; digits = digits.dropLast()
+        case "h": multiplier = 3600; digits = digits.dropLast()
+        case "d": multiplier = 86400; digits = digits.dropLast()
+        default: multiplier = 1
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+            let value = Int64(digits), value <= Int64.max / multiplier
+        else { return nil }
+        return value * multiplier
+    }
+}
+
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text, json
+}
+
+/// Everything the Issuer needs to run, already validated.
+public struct IssuerConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8081
+    /// `iss` of every token, without a trailing slash.
+    public var issuerURL: String = "http://127.0.0.1:8081"
+    public var audience: String = "resource-api"
+    public var keysDirectory: String = "keys"
+    public var databasePath: String = "data/issuer.sqlite"
+    /// Seconds.
+    public var accessTTL: Int64 = 300
+    public var refreshTTL: Int64 = 86400
+    public var jwksMaxAge: Int64 = 300
+    public var rotateEvery: Int64? = nil
+    public var keyBits: Int = 2048
+    public var logLevel: Logger.Level = .info
+    public var logFormat: LogFormat = .text
+
+    // Not options of the contract: tuning, mostly for tests.
+    /// bcrypt cost for new hashes (and the dummy hash); 10 or more outside tests.
+    public var bcryptCost: UInt8 = 10
+    /// How often the key directory is re-read and lifecycle timers checked (≤ 5 s).
+    public var keyReloadInterval: Duration = .seconds(5)
+    /// How often expired rows are purged.
+    public var purgeInterval: Duration = .seconds(60)
+    /// Failed logins allowed per username and per client address in `loginFailureWindow`.
+    public var maxLoginFailures: Int = 5
+    public var loginFailureWindow: Int64 = 300
+    /// Seconds since 1970; injectable for tests.
+    public var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+
+    public init() {}
+
+    var lifecyclePolicy: KeyLifecyclePolicy {
+        KeyLifecyclePolicy(accessTTL: Double(accessTTL), jwksMaxAge: Double(jwksMaxAge), rotateEvery: rotateEvery.map(Double.init))
+    }
+}
+
+/// Reads an option from its flag value or its `ISSUER_*` variable (the flag wins).
+struct OptionSource {
+    var environment: [String: String]
+
+    func value(_ flag: String?, env: String) -> String? {
+        if let flag { return flag }
+        if let value = environment[env], !value.isEmpty { return value }
+        return nil
+    }
+
+    func duration(_ flag: String?, option: String, env: String, allowOff: Bool = false) throws -> Int64?? {
+        guard let text = value(flag, env: env) else { return .none }
+        if allowOff, ["off", "0", "none", "never"].contains(text.lowercased()) { return .some(nil) }
+        guard let seconds = DurationText.seconds(text), seconds > 0 else {
+            throw ConfigurationError(option: option, problem: "'\(text)' is not a positive duration (use e.g. 300, 300s, 5m, 1h, 30d)")
+        }
+        return .some(seconds)
+    }
+}

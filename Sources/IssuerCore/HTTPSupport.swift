@@ -1,0 +1,215 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Request context: Hummingbird's core storage plus the client address for rate limits.
+public struct IssuerRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: String
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    /// Bodies over 64 KiB get 413.
+    public var maxUploadSize: Int { IssuerLimits.maxBodyBytes }
+}
+
+enum IssuerLimits {
+    static let maxBodyBytes = 64 * 1024
+    /// Longest username, password, client id, token... we look at.
+    static let maxFieldBytes = 8 * 1024
+}
+
+/// An error answered as `{"error","error_description"}` with a status and extra headers.
+struct OAuthError: Error, HTTPResponseError {
+    var status: HTTPResponse.Status
+    var error: String
+    var errorDescription: String
+    var headers: HTTPFields = [:]
+
+    init(_ status: HTTPResponse.Status, _ error: String, _ description: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.error = error
+        self.errorDescription = description
+        self.headers = headers
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        JSONResponse.error(status: status, error: error, description: errorDescription, headers: headers)
+    }
+
+    static func invalidRequest(_ description: String) -> OAuthError { .init(.badRequest, "invalid_request", description) }
+    static func invalidGrant(_ description: String) -> OAuthError { .init(.unauthorized, "invalid_grant", description) }
+    static func invalidClient(_ description: String) -> OAuthError {
+        .init(.unauthorized, "invalid_client", description, headers: [.wwwAuthenticate: "Basic realm=\"issuer\""])
+    }
+    static func invalidToken(_ description: String) -> OAuthError {
+        let escaped = description.replacingOccurrences(of: "\"", with: "'")
+        return .init(
+            .unauthorized, "invalid_token", description,
+            headers: [.wwwAuthenticate: "Bearer realm=\"issuer\", error=\"invalid_token\", error_description=\"\(escaped)\""]
+        )
+    }
+}
+
+enum JSONResponse {
+    static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable, headers: HTTPFields = [:]) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return make(status: status, bytes: data, headers: headers)
+    }
+
+    static func make(status: HTTPResponse.Status = .ok, bytes: some Collection<UInt8>, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func error(status: HTTPResponse.Status, error: String, description: String, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.cacheControl] = "no-store"
+        return make(status: status, ["error": error, "error_description": description], headers: fields)
+    }
+}
+
+/// Turns every error into the contract's JSON body, so nothing answers with a bare
+/// status, an HTML page or a stack trace.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as OAuthError {
+            return try error.response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            let (name, description) = Self.describe(error.status)
+            var headers: HTTPFields = [:]
+            if let httpError = error as? HTTPError {
+                for field in httpError.headers where field.name != .contentType && field.name != .contentLength {
+                    headers.append(field)
+                }
+            }
+            return JSONResponse.error(status: error.status, error: name, description: description, headers: headers)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            return JSONResponse.error(status: .internalServerError, error: "server_error", description: "internal error")
+        }
+    }
+
+    static func describe(_ status: HTTPResponse.Status) -> (String, String) {
+        switch status.code {
+        case 404: return ("not_found", "no such endpoint")
+        case 405: return ("method_not_allowed", "method not allowed on this endpoint")
+        case 413: return ("request_too_large", "request body over \(IssuerLimits.maxBodyBytes) bytes")
+        case 400: return ("invalid_request", "malformed request")
+        default: return (status.code >= 500 ? "server_error" : "invalid_request", status.reasonPhrase)
+        }
+    }
+}
+
+/// A parsed request body: JSON object members or form fields, all strings.
+struct BodyFields {
+    var values: [String: String]
+
+    subscript(name: String) -> String? { values[name] }
+
+    /// A required, non-empty field of bounded length.
+    func required(_ name: String, error: (String) -> OAuthError = OAuthError.invalidRequest) throws -> String {
+        guard let value = values[name], !value.isEmpty else { throw error("missing \(name)") }
+        guard value.utf8.count <= IssuerLimits.maxFieldBytes else { throw error("\(name) is too long") }
+        return value
+    }
+
+    func optional(_ name: String) throws -> String? {
+        guard let value = values[name], !value.isEmpty else { return nil }
+        guard value.utf8.count <= IssuerLimits.maxFieldBytes else { throw OAuthError.invalidRequest("\(name) is too long") }
+        return value
+    }
+}
+
+enum BodyKind {
+    case json, form
+}
+
+/// Reads and parses bodies with the 64 KiB cap.
+enum BodyReader {
+    static func collect(_ request: inout Request) async throws -> ByteBuffer {
+        do {
+            return try await request.collectBody(upTo: IssuerLimits.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw OAuthError(.contentTooLarge, "invalid_request", "request body over \(IssuerLimits.maxBodyBytes) bytes")
+        }
+    }
+
+    static func mediaType(_ request: Request) -> String? {
+        request.headers[.contentType]?.split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+    }
+
+    /// Accepts the listed kinds; anything else is 415... answered as invalid_request
+    /// with 400, the status the contract gives for a malformed body.
+    static func fields(_ request: inout Request, accept kinds: Set<BodyKind>) async throws -> BodyFields {
+        let body = try await collect(&request)
+        let type = mediaType(request)
+        let bytes = Array(body.readableBytesView)
+        if type == "application/json" && kinds.contains(.json) {
+            return try parseJSON(bytes)
+        }
+        if type == "application/x-www-form-urlencoded" && kinds.contains(.form) {
+            return try parseForm(bytes)
+        }
+        let expected = kinds.sorted { $0 == .json && $1 == .form }.map {
+            $0 == .json ? "application/json" : "application/x-www-form-urlencoded"
+        }.joined(separator: " or ")
+        throw OAuthError.invalidRequest("Content-Type must be \(expected)")
+    }
+
+    /// A JSON object whose members we use are strings.
+    static func parseJSON(_ bytes: [UInt8]) throws -> BodyFields {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
+        } catch {
+            throw OAuthError.invalidRequest("body is not valid JSON")
+        }
+        guard let dictionary = object as? [String: Any] else { throw OAuthError.invalidRequest("body must be a JSON object") }
+        var values: [String: String] = [:]
+        for (key, value) in dictionary {
+            if let string = value as? String {
+                values[key] = string
+            } else if !(value is NSNull) {
+                throw OAuthError.invalidRequest("\(key) must be a string")
+            }
+        }
+        return BodyFields(values: values)
+    }
+
+    /// application/x-www-form-urlencoded; a repeated parameter is an error (RFC 6749 §3.1).
+    static func parseForm(_ bytes: [UInt8]) throws -> BodyFields {
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw OAuthError.invalidRequest("body is not UTF-8") }
+        var values: [String: String] = [:]
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = decodeComponent(parts[0]), !name.isEmpty else { throw OAuthError.invalidRequest("malformed form body") }
+            guard let value = decodeComponent(parts.count > 1 ? parts[1] : "") else {
+                throw OAuthError.invalidRequest("malformed form body")
+            }
+            guard values[name] == nil else { throw OAuthError.invalidRequest("parameter \(name) repeated") }
+            values[name] = value
+        }
+        return BodyFields(values: values)
+    }
+
+    static func decodeComponent(_ text: Substring) -> String? {
+        String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}
+
+extension HTTPField.Name {
+    static let retryAfter = Self("Retry-After")!
+    static let pragma = Self("Pragma")!
+}

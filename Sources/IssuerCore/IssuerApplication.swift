@@ -1,0 +1,115 @@
+import Dispatch
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import SharedJWT
+
+/// The Issuer as one Hummingbird application type.
+public typealias IssuerApplication = Application<RouterResponder<IssuerRequestContext>>
+
+/// Builds the Issuer: opens the store, loads (or creates) the keys, and wires every route.
+/// Throws `KeyDirectoryError` on a bad key directory (e.g. a group-readable key file).
+/// Binds `configuration.host`:`configuration.port` (0: the OS chooses; `onServerRunning`
+/// receives the bound port).
+public func makeIssuerApplication(
+    configuration: IssuerConfiguration,
+    logger: Logger,
+    metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    handleSIGHUP: Bool = false,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> IssuerApplication {
+    let store = try SQLiteIssuerStore(path: configuration.databasePath)
+    let keyRing = KeyRing(
+        directory: KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits),
+        policy: configuration.lifecyclePolicy, clock: configuration.clock, logger: logger
+    )
+    try keyRing.start()
+    let hasher = PasswordHasher(cost: configuration.bcryptCost)
+    let routes = IssuerRoutes(
+        configuration: configuration,
+        store: store,
+        keyRing: keyRing,
+        tokens: TokenService(configuration: configuration, keyRing: keyRing, store: store),
+        hasher: hasher,
+        limiter: LoginRateLimiter(maxFailures: configuration.maxLoginFailures, window: Double(configuration.loginFailureWindow)),
+        metrics: IssuerMetrics(factory: PrometheusMetricsFactory(registry: metricsRegistry)),
+        renderMetrics: { metricsRegistry.emitToString() }
+    )
+    let router = Router(context: IssuerRequestContext.self)
+    router.add(middleware: JSONErrorMiddleware())
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.debug, includeHeaders: .none))
+    routes.register(on: router)
+
+    let maintenance = IssuerMaintenanceService(
+        keyRing: keyRing, store: store, configuration: configuration, handleSIGHUP: handleSIGHUP, logger: logger
+    )
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+        services: [maintenance],
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? configuration.port
+            logger.info("issuer listening", metadata: ["host": .string(configuration.host), "port": "\(port)", "iss": .string(configuration.issuerURL)])
+            await onServerRunning(port)
+        },
+        logger: logger
+    )
+}
+
+/// Background work: re-reads keys/ (every `keyReloadInterval` and on SIGHUP), applies
+/// the lifecycle timers (auto-retire, --rotate-every), purges expired rows.
+struct IssuerMaintenanceService: Service {
+    let keyRing: KeyRing
+    let store: any IssuerStore
+    let configuration: IssuerConfiguration
+    let handleSIGHUP: Bool
+    let logger: Logger
+
+    func run() async throws {
+        let (hangups, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        var source: (any DispatchSourceSignal)?
+        if handleSIGHUP {
+            signal(SIGHUP, SIG_IGN)
+            let signalSource = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            signalSource.setEventHandler { continuation.yield() }
+            signalSource.resume()
+            source = signalSource
+        }
+        defer {
+            source?.cancel()
+            continuation.finish()
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in hangups {
+                    logger.info("SIGHUP: reloading keys")
+                    keyRing.refresh()
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: configuration.keyReloadInterval) } catch { return }
+                    keyRing.refresh()
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: configuration.purgeInterval) } catch { return }
+                    do {
+                        try await store.purgeExpired(now: configuration.clock())
+                    } catch {
+                        logger.warning("purge failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            // Stop the loops on graceful shutdown (the server finishes in-flight requests).
+            try? await gracefulShutdown()
+            continuation.finish()
+            group.cancelAll()
+        }
+    }
+}

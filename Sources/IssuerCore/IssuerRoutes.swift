@@ -1,0 +1,414 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import SharedJWT
+
+/// Counters exported on /metrics.
+struct IssuerMetrics: Sendable {
+    let tokensIssued: @Sendable (_ grant: String) -> Void
+    let loginFailures: Counter
+    let rateLimited: Counter
+    let refreshReuse: Counter
+
+    init(factory: any MetricsFactory) {
+        tokensIssued = { grant in
+            Counter(label: "issuer_tokens_issued_total", dimensions: [("grant", grant)], factory: factory).increment()
+        }
+        loginFailures = Counter(label: "issuer_login_failures_total", factory: factory)
+        rateLimited = Counter(label: "issuer_login_rate_limited_total", factory: factory)
+        refreshReuse = Counter(label: "issuer_refresh_reuse_detected_total", factory: factory)
+    }
+}
+
+/// Every endpoint of the Issuer.
+struct IssuerRoutes: Sendable {
+    let configuration: IssuerConfiguration
+    let store: any IssuerStore
+    let keyRing: KeyRing
+    let tokens: TokenService
+    let hasher: PasswordHasher
+    let limiter: LoginRateLimiter
+    let metrics: IssuerMetrics
+    let renderMetrics: @Sendable () -> String
+
+    var clock: @Sendable () -> Double { configuration.clock }
+
+    func register(on router: Router<IssuerRequestContext>) {
+        router.post("/login") { request, context in try await login(request, context) }
+        router.post("/token") { request, context in try await token(request, context) }
+        router.post("/refresh") { request, context in try await refresh(request, context) }
+        router.post("/logout") { request, context in try await logout(request, context) }
+        router.post("/revoke") { request, context in try await revoke(request, context) }
+        router.get("/.well-known/jwks.json") { request, _ in jwks(request) }
+        router.get("/.well-known/openid-configuration") { _, _ in discovery() }
+        router.get("/.well-known/oauth-authorization-server") { _, _ in discovery() }
+        router.get("/revocations") { request, _ in try await revocations(request) }
+        router.get("/admin/keys") { request, _ in try await adminKeys(request) }
+        router.post("/admin/keys/rotate") { request, _ in try await adminRotate(request) }
+        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        router.get("/readyz") { _, _ in await readiness() }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: renderMetrics()))
+            )
+        }
+    }
+
+    // MARK: /login
+
+    func login(_ request: Request, _ context: IssuerRequestContext) async throws -> Response {
+        var request = request
+        let fields = try await BodyReader.fields(&request, accept: [.json, .form])
+        let username = try fields.required("username")
+        let password = try fields.required("password")
+        let keys = ["user:" + username, "addr:" + context.remoteAddress]
+        let now = clock()
+        if let wait = limiter.retryAfter(keys: keys, now: now) {
+            metrics.rateLimited.increment()
+            throw OAuthError(
+                .tooManyRequests, "too_many_requests", "too many failed logins; retry in \(wait)s",
+                headers: [.retryAfter: String(wait)]
+            )
+        }
+        let user = try await store.user(named: username)
+        guard try await hasher.verify(password, hash: user?.passwordHash), let user else {
+            limiter.recordFailure(keys: keys, now: now)
+            metrics.loginFailures.increment()
+            context.logger.info("login failed", metadata: ["address": .string(context.remoteAddress)])
+            throw OAuthError(.unauthorized, "invalid_grant", "invalid username or password")
+        }
+        limiter.recordSuccess(key: keys[0])
+        let response = try await tokens.startSession(
+            subject: user.name, clientID: TokenService.loginClientID, scope: TokenService.loginScope, roles: user.roles
+        )
+        metrics.tokensIssued("login")
+        context.logger.info("login", metadata: ["sub": .string(user.name)])
+        return tokenResponse(response)
+    }
+
+    // MARK: /token (RFC 6749)
+
+    func token(_ request: Request, _ context: IssuerRequestContext) async throws -> Response {
+        var request = request
+        let body = try await BodyReader.collect(&request)
+        guard BodyReader.mediaType(request) == "application/x-www-form-urlencoded" else {
+            throw OAuthError.invalidRequest("Content-Type must be application/x-www-form-urlencoded")
+        }
+        let fields = try BodyReader.parseForm(Array(body.readableBytesView))
+        guard let grantType = try fields.optional("grant_type") else { throw OAuthError.invalidRequest("missing grant_type") }
+        switch grantType {
+        case "refresh_token":
+            let refreshToken = try fields.required("refresh_token")
+            let (response, _) = try await rotate(refreshToken, context: context)
+            return tokenResponse(response)
+        case "client_credentials":
+            let client = try await authenticateClient(request, fields: fields)
+            let scope = try grantedScope(requested: try fields.optional("scope"), allowed: client.scopes)
+            let response = try tokens.clientToken(clientID: client.id, scope: scope)
+            metrics.tokensIssued("client_credentials")
+            context.logger.info("client token", metadata: ["client_id": .string(client.id)])
+            return tokenResponse(response)
+        default:
+            throw OAuthError(.badRequest, "unsupported_grant_type", "grant_type \(grantType) is not supported")
+        }
+    }
+
+    /// HTTP Basic client authentication (RFC 6749 §2.3.1: form-encoded id and secret).
+    func authenticateClient(_ request: Request, fields: BodyFields) async throws -> ClientRecord {
+        guard let header = request.headers[.authorization] else {
+            throw OAuthError.invalidClient("client authentication required (HTTP Basic)")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "basic",
+            let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: decoded, encoding: .utf8),
+            let colon = text.firstIndex(of: ":"),
+            let id = String(text[..<colon]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
+            let secret = String(text[text.index(after: colon)...]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
+            !id.isEmpty, id.utf8.count <= 256, secret.utf8.count <= 1024
+        else {
+            throw OAuthError.invalidClient("malformed HTTP Basic credentials")
+        }
+        if let bodyID = fields["client_id"], bodyID != id {
+            throw OAuthError.invalidRequest("client_id does not match the authenticated client")
+        }
+        let client = try await store.client(id: id)
+        guard try await hasher.verify(secret, hash: client?.secretHash), let client else {
+            throw OAuthError.invalidClient("client authentication failed")
+        }
+        return client
+    }
+
+    func grantedScope(requested: String?, allowed: [String]) throws -> String {
+        let allowedScopes = allowed.isEmpty ? [TokenService.loginScope] : allowed
+        guard let requested else { return allowedScopes.joined(separator: " ") }
+        let asked = requested.split(separator: " ").map(String.init)
+        guard !asked.isEmpty else { return allowedScopes.joined(separator: " ") }
+        for scope in asked where !allowedScopes.contains(scope) {
+            throw OAuthError(.badRequest, "invalid_scope", "scope \(scope) is not allowed for this client")
+        }
+        return asked.joined(separator: " ")
+    }
+
+    // MARK: /refresh
+
+    func refresh(_ request: Request, _ context: IssuerRequestContext) async throws -> Response {
+        var request = request
+        let fields = try await BodyReader.fields(&request, accept: [.json])
+        let refreshToken = try fields.required("refresh_token")
+        let (response, _) = try await rotate(refreshToken, context: context)
+        return tokenResponse(response)
+    }
+
+    private func rotate(_ refreshToken: String, context: IssuerRequestContext) async throws -> (TokenResponse, RefreshOutcome) {
+        do {
+            let result = try await tokens.refresh(refreshToken)
+            metrics.tokensIssued("refresh_token")
+            return result
+        } catch let error as OAuthError {
+            if error.errorDescription.contains("already used") {
+                metrics.refreshReuse.increment()
+                context.logger.warning("refresh token reuse detected; session revoked")
+            }
+            throw error
+        }
+    }
+
+    // MARK: /logout
+
+    func logout(_ request: Request, _ context: IssuerRequestContext) async throws -> Response {
+        var request = request
+        let claims = try await bearerClaims(request)
+        let body = try await BodyReader.collect(&request)
+        var refreshToken: String?
+        if body.readableBytes > 0 {
+            guard BodyReader.mediaType(request) == "application/json" else {
+                throw OAuthError.invalidRequest("Content-Type must be application/json")
+            }
+            refreshToken = try BodyReader.parseJSON(Array(body.readableBytesView)).optional("refresh_token")
+        }
+        guard let jti = claims.jwtID, let exp = claims.expiresAt else { throw OAuthError.invalidToken("token lacks jti or exp") }
+        try await store.revokeAccessToken(jti: jti, expiresAt: exp)
+        if let family = try await store.family(ofAccessToken: jti) {
+            try await store.revokeFamily(family)
+        }
+        if let refreshToken {
+            _ = try await store.revokeFamily(ofTokenHash: Secrets.tokenHash(refreshToken))
+        }
+        context.logger.info("logout", metadata: ["jti": .string(jti)])
+        return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+    }
+
+    /// Validates `Authorization: Bearer` with our own published keys; revoked tokens fail.
+    func bearerClaims(_ request: Request) async throws -> JWTClaims {
+        let values = request.headers[values: .authorization]
+        guard values.count == 1, let header = values.first else {
+            throw OAuthError(
+                .unauthorized, "invalid_token", values.isEmpty ? "missing bearer token" : "more than one Authorization header",
+                headers: [.wwwAuthenticate: "Bearer realm=\"issuer\""]
+            )
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw OAuthError.invalidToken("expected a Bearer token") }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        guard let snapshot = keyRing.snapshot else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "keys not loaded") }
+        let validator = JWTValidator(
+            configuration: .init(issuer: configuration.issuerURL, audience: configuration.audience, leeway: 0),
+            clock: clock
+        )
+        let claims: JWTClaims
+        do {
+            claims = try validator.validate(token) { snapshot.publicKeys[$0] }
+        } catch let error as JWTError {
+            throw OAuthError.invalidToken(error.description)
+        } catch {
+            throw OAuthError.invalidToken("invalid token")
+        }
+        if let jti = claims.jwtID, try await store.isAccessTokenRevoked(jti: jti) {
+            throw OAuthError.invalidToken("token has been revoked")
+        }
+        return claims
+    }
+
+    // MARK: /revoke (RFC 7009)
+
+    func revoke(_ request: Request, _ context: IssuerRequestContext) async throws -> Response {
+        var request = request
+        let body = try await BodyReader.collect(&request)
+        guard BodyReader.mediaType(request) == "application/x-www-form-urlencoded" else {
+            throw OAuthError.invalidRequest("Content-Type must be application/x-www-form-urlencoded")
+        }
+        let fields = try BodyReader.parseForm(Array(body.readableBytesView))
+        let token = try fields.required("token")
+        let hint = try fields.optional("token_type_hint")
+        if let hint, hint != "access_token", hint != "refresh_token" {
+            throw OAuthError(.badRequest, "unsupported_token_type", "token_type_hint \(hint) is not supported")
+        }
+        // Refresh tokens are opaque; access tokens are JWTs. Try both, whatever the hint.
+        if try await store.revokeFamily(ofTokenHash: Secrets.tokenHash(token)) != nil {
+            context.logger.info("refresh token revoked")
+        } else if let snapshot = keyRing.snapshot, let jws = try? JWS.parse(token),
+            let kid = jws.header.kid, let key = snapshot.publicKeys[kid],
+            key.verifyRS256(signature: jws.signature, message: jws.signingInput),
+            jws.claims.issuer == configuration.issuerURL,
+            let jti = jws.claims.jwtID, let exp = jws.claims.expiresAt, Double(exp) > clock()
+        {
+            try await store.revokeAccessToken(jti: jti, expiresAt: exp)
+            context.logger.info("access token revoked", metadata: ["jti": .string(jti)])
+        }
+        return Response(status: .ok, headers: [.cacheControl: "no-store"])
+    }
+
+    // MARK: JWKS and discovery
+
+    func jwks(_ request: Request) -> Response {
+        guard let snapshot = keyRing.snapshot else {
+            return JSONResponse.error(status: .serviceUnavailable, error: "temporarily_unavailable", description: "keys not loaded")
+        }
+        var headers: HTTPFields = [
+            .cacheControl: "public, max-age=\(configuration.jwksMaxAge)",
+            .eTag: snapshot.etag,
+        ]
+        if let match = request.headers[.ifNoneMatch], Self.etagMatches(match, snapshot.etag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = "application/jwk-set+json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: snapshot.jwks)))
+    }
+
+    static func etagMatches(_ header: String, _ etag: String) -> Bool {
+        header.split(separator: ",").contains { candidate in
+            let trimmed = candidate.trimmingCharacters(in: .whitespaces)
+            return trimmed == "*" || trimmed == etag || trimmed == "W/" + etag
+        }
+    }
+
+    func discovery() -> Response {
+        struct Metadata: Encodable {
+            var issuer: String
+            var jwks_uri: String
+            var token_endpoint: String
+            var revocation_endpoint: String
+            var grant_types_supported = ["refresh_token", "client_credentials"]
+            var token_endpoint_auth_methods_supported = ["client_secret_basic"]
+            var revocation_endpoint_auth_methods_supported = ["none"]
+            var response_types_supported: [String] = []
+            var scopes_supported = [TokenService.loginScope]
+            var subject_types_supported = ["public"]
+            var id_token_signing_alg_values_supported = ["RS256"]
+        }
+        let base = configuration.issuerURL
+        let metadata = Metadata(
+            issuer: base, jwks_uri: base + "/.well-known/jwks.json", token_endpoint: base + "/token",
+            revocation_endpoint: base + "/revoke"
+        )
+        return JSONResponse.make(metadata, headers: [.cacheControl: "public, max-age=\(configuration.jwksMaxAge)"])
+    }
+
+    // MARK: /revocations
+
+    func revocations(_ request: Request) async throws -> Response {
+        struct Feed: Encodable {
+            struct Entry: Encodable {
+                var jti: String
+                var exp: Int64
+            }
+            var cursor: Int64
+            var revoked: [Entry]
+            var retired_kids: [String]
+        }
+        var after: Int64 = 0
+        if let text = request.uri.queryParameters.get("after") {
+            guard !text.isEmpty, text.count <= 18, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(text) else {
+                throw OAuthError.invalidRequest("after must be a non-negative integer cursor")
+            }
+            after = value
+        }
+        let now = clock()
+        let (cursor, entries) = try await store.revocations(after: after, now: now)
+        let retired = keyRing.snapshot?.lifecycle.emergencyRetiredKIDs(now: now, policy: configuration.lifecyclePolicy) ?? []
+        let feed = Feed(cursor: cursor, revoked: entries.map { .init(jti: $0.jti, exp: $0.exp) }, retired_kids: retired)
+        return JSONResponse.make(feed, headers: [.cacheControl: "no-cache"])
+    }
+
+    // MARK: /admin
+
+    func requireAdmin(_ request: Request) async throws {
+        let claims = try await bearerClaims(request)
+        guard claims.roles.contains("admin") else {
+            throw OAuthError(
+                .forbidden, "insufficient_scope", "role admin required",
+                headers: [.wwwAuthenticate: "Bearer realm=\"issuer\", error=\"insufficient_scope\""]
+            )
+        }
+    }
+
+    func adminKeys(_ request: Request) async throws -> Response {
+        try await requireAdmin(request)
+        _ = try? keyRing.reload()
+        guard let snapshot = keyRing.snapshot else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "keys not loaded") }
+        return JSONResponse.make(KeyListing(snapshot.lifecycle), headers: [.cacheControl: "no-store"])
+    }
+
+    func adminRotate(_ request: Request) async throws -> Response {
+        try await requireAdmin(request)
+        let forceText = request.uri.queryParameters.get("force")
+        guard forceText == nil || forceText == "true" || forceText == "false" else {
+            throw OAuthError.invalidRequest("force must be true or false")
+        }
+        do {
+            let lifecycle = try keyRing.rotate(force: forceText == "true")
+            return JSONResponse.make(KeyListing(lifecycle), headers: [.cacheControl: "no-store"])
+        } catch let error as KeyLifecycleError {
+            if case .rotationTooEarly(let wait) = error {
+                let seconds = Int(wait.rounded(.up))
+                throw OAuthError(.conflict, "rotation_too_early", error.description, headers: [.retryAfter: String(seconds)])
+            }
+            throw OAuthError(.conflict, "invalid_key_state", error.description)
+        }
+    }
+
+    // MARK: Health
+
+    func readiness() async -> Response {
+        guard let snapshot = keyRing.snapshot else {
+            return JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "reason": "keys not loaded"])
+        }
+        do {
+            try await store.ping()
+        } catch {
+            return JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "reason": "store unavailable"])
+        }
+        return JSONResponse.make(["status": "ready", "active_kid": snapshot.activeKID])
+    }
+
+    func tokenResponse(_ response: TokenResponse) -> Response {
+        JSONResponse.make(response, headers: [.cacheControl: "no-store", .pragma: "no-cache"])
+    }
+}
+
+/// The key list of /admin/keys and `issuer keys list --json`: never private material.
+struct KeyListing: Encodable {
+    struct Entry: Encodable {
+        var kid: String
+        var state: String
+        var published_at: Int64
+        var activated_at: Int64?
+        var deactivated_at: Int64?
+        var retired_at: Int64?
+        var emergency: Bool
+    }
+    var keys: [Entry]
+
+    init(_ lifecycle: KeyLifecycle) {
+        keys = lifecycle.keys.map { key in
+            Entry(
+                kid: key.kid, state: key.state.rawValue, published_at: Int64(key.publishedAt),
+                activated_at: key.activatedAt.map { Int64($0) }, deactivated_at: key.deactivatedAt.map { Int64($0) },
+                retired_at: key.retiredAt.map { Int64($0) }, emergency: key.emergency
+            )
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import SharedJWT
+import Synchronization
+
+/// What the server signs and publishes with, rebuilt whenever keys/ changes.
+struct KeySnapshot: Sendable {
+    let lifecycle: KeyLifecycle
+    let signer: JWTSigner
+    let activeKID: String
+    /// Public keys of every published key, by kid.
+    let publicKeys: [String: RSAPublicKey]
+    /// The JWK Set body and its strong ETag.
+    let jwks: [UInt8]
+    let etag: String
+    let keysetData: Data
+
+    init(loaded: LoadedKeys) throws {
+        guard let active = loaded.lifecycle.active, let activeKey = loaded.privateKeys[active.kid] else {
+            throw KeyDirectoryError("the key set has no usable active key")
+        }
+        self.lifecycle = loaded.lifecycle
+        self.activeKID = active.kid
+        self.signer = JWTSigner(key: activeKey, keyID: active.kid)
+        // JWK Set order: active first, then next, then retiring (stable for the ETag).
+        let order: [KeyState] = [.active, .next, .retiring]
+        let published = loaded.lifecycle.published.sorted {
+            (order.firstIndex(of: $0.state) ?? 3, $0.publishedAt) < (order.firstIndex(of: $1.state) ?? 3, $1.publishedAt)
+        }
+        var publicKeys: [String: RSAPublicKey] = [:]
+        var ordered: [RSAPublicKey] = []
+        for key in published {
+            guard let privateKey = loaded.privateKeys[key.kid] else { continue }
+            publicKeys[key.kid] = privateKey.publicKey
+            ordered.append(privateKey.publicKey)
+        }
+        self.publicKeys = publicKeys
+        self.jwks = JWKSet.encode(ordered)
+        self.etag = "\"" + Base64URL.encode(Secrets.sha256(jwks).prefix(16)) + "\""
+        self.keysetData = loaded.keysetData
+    }
+}
+
+/// Holds the current key snapshot; reloads it from keys/ on demand (SIGHUP, timer,
+/// after an admin rotation) and applies the time-driven lifecycle rules.
+final class KeyRing: Sendable {
+    let directory: KeyDirectory
+    let policy: KeyLifecyclePolicy
+    let clock: @Sendable () -> Double
+    let logger: Logger
+    private let state: Mutex<KeySnapshot?>
+
+    init(directory: KeyDirectory, policy: KeyLifecyclePolicy, clock: @escaping @Sendable () -> Double, logger: Logger) {
+        self.directory = directory
+        self.policy = policy
+        self.clock = clock
+        self.logger = logger
+        self.state = Mutex(nil)
+    }
+
+    var snapshot: KeySnapshot? { state.withLock { $0 } }
+
+    /// First load: creates keys on first start, refuses bad key files.
+    func start() throws {
+        try directory.initializeIfNeeded(now: clock())
+        try applyTimers()
+        try reload(force: true)
+    }
+
+    /// Re-reads keys/ when keyset.json changed (or always, when forced).
+    @discardableResult
+    func reload(force: Bool = false) throws -> Bool {
+        if !force, let current = snapshot,
+            let data = try? Data(contentsOf: URL(fileURLWithPath: directory.keysetPath)), data == current.keysetData
+        {
+            return false
+        }
+        let loaded = try directory.load()
+        let fresh = try KeySnapshot(loaded: loaded)
+        let previous = state.withLock { current -> KeySnapshot? in
+            let previous = current
+            current = fresh
+            return previous
+        }
+        if previous?.keysetData != fresh.keysetData {
+            logger.info(
+                "key set loaded",
+                metadata: [
+                    "active_kid": .string(fresh.activeKID),
+                    "published_kids": .array(fresh.publicKeys.keys.sorted().map { .string($0) }),
+                ]
+            )
+        }
+        return true
+    }
+
+    /// Auto-retire and scheduled rotation; writes keys/ only when something is due.
+    func applyTimers() throws {
+        let now = clock()
+        if let current = snapshot?.lifecycle {
+            var probe = current
+            // Cheap check without the lock or a key generation.
+            guard probe.tick(now: now, policy: policy, makeKID: { "probe" }) else { return }
+        }
+        let changed = try directory.update { lifecycle, makeKey in
+            try lifecycle.tick(now: now, policy: policy, makeKID: makeKey)
+        }
+        if changed { logger.info("key lifecycle advanced by the clock") }
+    }
+
+    /// The periodic job: timers, then a reload if anything changed on disk.
+    func refresh() {
+        do {
+            try applyTimers()
+            try reload()
+        } catch {
+            logger.error("key reload failed; keeping the previous key set", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Planned or forced rotation (admin endpoint and CLI share the rules).
+    func rotate(force: Bool) throws -> KeyLifecycle {
+        let now = clock()
+        let result = try directory.update { lifecycle, makeKey in
+            let wait = lifecycle.rotationWait(now: now, policy: policy)
+            if wait > 0 && !force { throw KeyLifecycleError.rotationTooEarly(waitSeconds: wait) }
+            try lifecycle.rotate(newNextKID: try makeKey(), now: now, policy: policy, force: force)
+            return lifecycle
+        }
+        try reload(force: true)
+        return result
+    }
+}

@@ -1,0 +1,54 @@
+import Synchronization
+
+/// Counts failed logins per username and per client address in a fixed window.
+/// After `maxFailures` failures in `window` seconds, further attempts get 429 until the
+/// window ends. In memory: each replica limits on its own.
+final class LoginRateLimiter: Sendable {
+    private struct Bucket {
+        var windowStart: Double
+        var failures: Int
+    }
+
+    let maxFailures: Int
+    let window: Double
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    init(maxFailures: Int, window: Double) {
+        self.maxFailures = maxFailures
+        self.window = window
+    }
+
+    /// Seconds to wait when any of `keys` is blocked, nil when allowed.
+    func retryAfter(keys: [String], now: Double) -> Int? {
+        buckets.withLock { buckets in
+            var wait: Double = 0
+            for key in keys {
+                guard let bucket = buckets[key], now < bucket.windowStart + window else { continue }
+                if bucket.failures >= maxFailures { wait = max(wait, bucket.windowStart + window - now) }
+            }
+            return wait > 0 ? max(1, Int(wait.rounded(.up))) : nil
+        }
+    }
+
+    func recordFailure(keys: [String], now: Double) {
+        buckets.withLock { buckets in
+            for key in keys {
+                if var bucket = buckets[key], now < bucket.windowStart + window {
+                    bucket.failures += 1
+                    buckets[key] = bucket
+                } else {
+                    buckets[key] = Bucket(windowStart: now, failures: 1)
+                }
+            }
+            // Keep memory bounded under a flood of random usernames.
+            if buckets.count > 100_000 {
+                buckets = buckets.filter { now < $0.value.windowStart + window }
+            }
+        }
+    }
+
+    /// A successful login clears the username's count (not the address's).
+    func recordSuccess(key: String) {
+        _ = buckets.withLock { $0.removeValue(forKey: key) }
+    }
+}

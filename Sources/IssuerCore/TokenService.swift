@@ -1,0 +1,88 @@
+import SharedJWT
+
+/// The RFC 6749 §5.1 token response.
+struct TokenResponse: Encodable {
+    var accessToken: String
+    var tokenType = "Bearer"
+    var expiresIn: Int64
+    var refreshToken: String?
+    var scope: String
+
+    enum CodingKeys: String, CodingKey {
+        case accessToken = "access_token"
+        case tokenType = "token_type"
+        case expiresIn = "expires_in"
+        case refreshToken = "refresh_token"
+        case scope
+    }
+}
+
+/// Mints access tokens (RFC 9068 profile) and refresh tokens.
+struct TokenService: Sendable {
+    /// `client_id` of tokens issued by /login.
+    static let loginClientID = "login"
+    /// Scope of tokens issued by /login (scope is never empty).
+    static let loginScope = "api"
+
+    let configuration: IssuerConfiguration
+    let keyRing: KeyRing
+    let store: any IssuerStore
+
+    var clock: @Sendable () -> Double { configuration.clock }
+
+    /// Signs an access token with the active key. Returns the token, its jti and exp.
+    func accessToken(subject: String, clientID: String, scope: String, roles: [String]) throws -> (token: String, jti: String, exp: Int64) {
+        guard let snapshot = keyRing.snapshot else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "no signing key loaded") }
+        let now = Int64(clock().rounded(.down))
+        let jti = Secrets.tokenID()
+        let exp = now + configuration.accessTTL
+        let claims = JWTClaims(
+            issuer: configuration.issuerURL, subject: subject, audience: [configuration.audience],
+            expiresAt: exp, issuedAt: now, notBefore: now, jwtID: jti, clientID: clientID,
+            scope: scope.isEmpty ? Self.loginScope : scope, roles: roles
+        )
+        return (try snapshot.signer.sign(claims), jti, exp)
+    }
+
+    /// A new session: access token plus the first refresh token of a new family.
+    func startSession(subject: String, clientID: String, scope: String, roles: [String]) async throws -> TokenResponse {
+        let family = Secrets.tokenID()
+        let refresh = Secrets.refreshToken()
+        let now = clock()
+        let grant = RefreshGrant(family: family, subject: subject, clientID: clientID, scope: scope, roles: roles)
+        try await store.storeRefreshToken(
+            hash: Secrets.tokenHash(refresh), grant: grant, parent: nil, expiresAt: now + Double(configuration.refreshTTL), now: now
+        )
+        return try await respond(grant: grant, refreshToken: refresh)
+    }
+
+    /// Rotates a refresh token: exactly one caller per token gets new tokens.
+    func refresh(_ token: String) async throws -> (TokenResponse, RefreshOutcome) {
+        let successor = Secrets.refreshToken()
+        let now = clock()
+        let outcome = try await store.rotateRefreshToken(
+            oldHash: Secrets.tokenHash(token), newHash: Secrets.tokenHash(successor),
+            newExpiresAt: now + Double(configuration.refreshTTL), now: now
+        )
+        switch outcome {
+        case .rotated(let grant):
+            return (try await respond(grant: grant, refreshToken: successor), outcome)
+        case .invalid:
+            throw OAuthError.invalidGrant("refresh token is invalid, expired or revoked")
+        case .reused:
+            throw OAuthError.invalidGrant("refresh token was already used; the session has been revoked")
+        }
+    }
+
+    /// client_credentials: an access token only.
+    func clientToken(clientID: String, scope: String) throws -> TokenResponse {
+        let access = try accessToken(subject: clientID, clientID: clientID, scope: scope, roles: [])
+        return TokenResponse(accessToken: access.token, expiresIn: configuration.accessTTL, refreshToken: nil, scope: scope)
+    }
+
+    private func respond(grant: RefreshGrant, refreshToken: String) async throws -> TokenResponse {
+        let access = try accessToken(subject: grant.subject, clientID: grant.clientID, scope: grant.scope, roles: grant.roles)
+        try await store.recordAccessToken(jti: access.jti, family: grant.family, expiresAt: access.exp)
+        return TokenResponse(accessToken: access.token, expiresIn: configuration.accessTTL, refreshToken: refreshToken, scope: grant.scope)
+    }
+}
