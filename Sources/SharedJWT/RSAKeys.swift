@@ -57,6 +57,24 @@ public final class RSAPrivateKey: @unchecked Sendable {
         try self.init(taking: pkey)
     }
 
+    /// Builds a key from the members of a private JWK (RFC 7518 §6.3.2): `n`, `e`, `d`,
+    /// `p`, `q`, `dp`, `dq`, `qi`, as big-endian bytes. For importing keys and test vectors.
+    public convenience init(jwkComponents components: [String: [UInt8]]) throws {
+        let names = ["n", "e", "d", "p", "q", "dp", "dq", "qi"]
+        let values = try names.map { name -> [UInt8] in
+            guard let value = components[name], !value.isEmpty else { throw KeyError("private JWK member \(name) missing") }
+            return value
+        }
+        let pkey: OpaquePointer? = values.withPointers { pointers, lengths in
+            copenssl_rsa_private_key(pointers, lengths)
+        }
+        guard let pkey else {
+            ERR_clear_error()
+            throw KeyError("invalid RSA private key")
+        }
+        try self.init(taking: pkey)
+    }
+
     /// The key as PKCS#8 PEM (unencrypted: protect the file, mode 0600).
     public func pkcs8PEM() throws -> String {
         try writeToMemoryBIO { bio in PEM_write_bio_PrivateKey(bio, pkey, nil, nil, 0, nil, nil) }
@@ -232,6 +250,28 @@ public func constantTimeEquals(_ lhs: some Collection<UInt8>, _ rhs: some Collec
 }
 
 // MARK: - Helpers
+
+extension Array where Element == [UInt8] {
+    /// Calls `body` with C arrays of base pointers and lengths of every element.
+    fileprivate func withPointers<R>(_ body: (UnsafePointer<UnsafePointer<UInt8>?>, UnsafePointer<Int>) -> R) -> R {
+        let copies = map { bytes -> UnsafeMutableBufferPointer<UInt8> in
+            let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
+            _ = buffer.initialize(from: bytes)
+            return buffer
+        }
+        defer {
+            for buffer in copies {
+                buffer.update(repeating: 0)  // private key material: wipe before freeing
+                buffer.deallocate()
+            }
+        }
+        let pointers: [UnsafePointer<UInt8>?] = copies.map { UnsafePointer($0.baseAddress) }
+        let lengths = copies.map(\.count)
+        return pointers.withUnsafeBufferPointer { p in
+            lengths.withUnsafeBufferPointer { l in body(p.baseAddress!, l.baseAddress!) }
+        }
+    }
+}
 
 func withContiguousBytes<C: Collection<UInt8>, R>(_ bytes: C, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
     if let result = try bytes.withContiguousStorageIfAvailable(body) { return result }

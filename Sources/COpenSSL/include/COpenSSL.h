@@ -28,4 +28,8 @@ EVP_PKEY *copenssl_rsa_generate(unsigned int bits);
 /// (`EVP_PKEY_PUBLIC_KEY` is a macro expression Swift does not import). NULL on failure.
 EVP_PKEY *copenssl_rsa_public_key(const unsigned char *n, size_t n_len, const unsigned char *e, size_t e_len);
 
+/// Builds an RSA private key from its big-endian components (a private JWK, RFC 7518
+/// §6.3.2). NULL on failure.
+EVP_PKEY *copenssl_rsa_private_key(const unsigned char *const *components, const size_t *lengths);
+
 #endif
