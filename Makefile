@@ -1,0 +1,28 @@
+# The two commands of the contract: `make run` and `make test`.
+SWIFT ?= swift
+SWIFT_TEST_FLAGS ?=
+
+.PHONY: all deps build release test run bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## Every test suite of the project; exits non-zero on any failure.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+
+## The local stack: Issuer on 127.0.0.1:8081, ResourceAPI on 127.0.0.1:8082.
+run: release
+	@scripts/run-local.sh
+
+clean:
+	rm -rf .build
