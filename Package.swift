@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "issuer", targets: ["Issuer"]),
         .executable(name: "resource-api", targets: ["ResourceAPI"]),
+        .executable(name: "rotation-drill", targets: ["RotationDrill"]),
         .library(name: "SharedJWT", targets: ["SharedJWT"]),
     ],
     dependencies: [
@@ -82,6 +83,15 @@ let package = Package(
         // MARK: Executables (thin mains)
         .executableTarget(name: "Issuer", dependencies: ["IssuerCore"], swiftSettings: swiftSettings),
         .executableTarget(name: "ResourceAPI", dependencies: ["ResourceAPICore"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "RotationDrill",
+            dependencies: [
+                "CurlClient",
+                "SharedJWT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Tests
         .testTarget(name: "SharedJWTTests", dependencies: ["SharedJWT", "COpenSSL"], swiftSettings: swiftSettings),

@@ -1,0 +1,262 @@
+import Foundation
+
+/// The validated options of one drill.
+struct DrillSettings: Sendable {
+    var issuerURL: String
+    var resourceURL: String
+    var username: String
+    var password: String
+    var adminUsername: String
+    var adminPassword: String
+    var force: Bool
+    var retire: Bool
+    var issuerBin: String?
+    var keysDir: String?
+    /// Greet requests per second in each stream.
+    var rate: Double = 20
+    var warmup: Double = 1
+    var settle: Double = 2
+    var maxWait: Double = 600
+    var timeout: Double = 30
+    /// How often the fresh stream gets a new access token through /refresh.
+    var refreshInterval: Double = 0.25
+}
+
+/// Runs the drill: traffic in the background, rotation and retire in the foreground.
+struct Drill: Sendable {
+    let settings: DrillSettings
+    let client: StackClient
+    let state = DrillState()
+    private let clock = ContinuousClock()
+
+    init(settings: DrillSettings) {
+        self.settings = settings
+        self.client = StackClient(issuerURL: settings.issuerURL, resourceURL: settings.resourceURL)
+    }
+
+    func run() async throws(DrillError) -> DrillReport {
+        var report = DrillReport(settings: self.settings)
+        for base in [self.settings.issuerURL, self.settings.resourceURL] {
+            if let problem = await self.client.readiness(of: base) { throw DrillError.stack("stack not ready: \(problem)") }
+        }
+        await self.state.setFresh(try await self.client.login(username: self.settings.username, password: self.settings.password))
+        // Fail early on wrong admin credentials, before any traffic.
+        _ = try await self.adminToken()
+        report.kidsBefore = await self.client.resourceKids()
+
+        let traffic = Task { await self.runTraffic() }
+        let outcome: Result<Void, DrillError>
+        do {
+            try await self.rotateAndRetire(into: &report)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        traffic.cancel()
+        await traffic.value
+        try outcome.get()
+        await report.collect(from: self.state)
+        report.judge()
+        return report
+    }
+
+    // MARK: foreground
+
+    private func rotateAndRetire(into report: inout DrillReport) async throws(DrillError) {
+        try await self.sleep(self.settings.warmup)
+        guard let before = await self.state.fresh else { throw DrillError.stack("no access token to start from") }
+
+        // 1. Rotate; a planned rotation waits (within --max-wait) until the Issuer allows it.
+        let waitStart = self.clock.now
+        var keys: [KeyEntry]
+        while true {
+            switch try await self.client.rotate(adminToken: try await self.adminToken(), force: self.settings.force) {
+            case .rotated(let entries):
+                keys = entries
+            case .tooEarly(let retryAfter, let message):
+                let waited = self.seconds(since: waitStart)
+                guard waited + retryAfter <= self.settings.maxWait else {
+                    throw DrillError.stack("rotation refused (\(message)); waiting \(Int(retryAfter)) s more would pass --max-wait")
+                }
+                Console.progress("rotation refused for now (\(message)); retrying in \(Int(retryAfter.rounded(.up))) s")
+                try await self.sleep(max(retryAfter, 0.2))
+                continue
+            }
+            break
+        }
+        report.rotationWaitSeconds = self.seconds(since: waitStart)
+        let rotatedAt = self.clock.now
+        guard let newKid = keys.first(where: { $0.state == "active" })?.kid else {
+            throw DrillError.stack("the rotate response names no active key")
+        }
+        let oldKid = before.kid
+        await self.state.markRotated(oldKid: oldKid, newKid: newKid)
+        report.oldKid = oldKid
+        report.newKid = newKid
+        Console.progress("rotated: \(oldKid) -> \(newKid)")
+
+        // 2. Wait for the first accepted new-kid token.
+        let deadline = rotatedAt.advanced(by: .milliseconds(Int64(self.settings.timeout * 1000)))
+        while await self.state.firstNewKidAcceptedAt == nil, self.clock.now < deadline {
+            try await self.sleep(0.02)
+        }
+        if let accepted = await self.state.firstNewKidAcceptedAt {
+            report.firstNewKidAcceptedSeconds = Self.seconds(accepted - rotatedAt)
+        }
+        report.kidsAfterRotation = await self.client.resourceKids()
+        try await self.sleep(self.settings.settle)
+
+        // 3. Optionally retire the old key as in an emergency.
+        guard self.settings.retire else {
+            report.retire = .init(status: "not requested")
+            return
+        }
+        guard let issuerBin = self.settings.issuerBin else {
+            let message = "skipped: the contract offers the emergency retire only as 'issuer keys retire KID' on the Issuer's host; pass --issuer-bin (and --keys-dir) to run it"
+            Console.progress(message)
+            report.retire = .init(status: message)
+            return
+        }
+        try await self.retire(oldKid, issuerBin: issuerBin, into: &report)
+        report.kidsAfterRetire = await self.client.resourceKids()
+    }
+
+    private func retire(_ kid: String, issuerBin: String, into report: inout DrillReport) async throws(DrillError) {
+        await self.state.markRetireStarted()
+        let startedAt = self.clock.now
+        var arguments = ["keys", "retire"]
+        if let keysDir = self.settings.keysDir { arguments += ["--keys-dir", keysDir] }
+        arguments += ["--", kid]
+        let result = await ChildProcess.run(issuerBin, arguments: arguments)
+        guard result.status == 0 else {
+            let message = "failed: \(issuerBin) \(arguments.joined(separator: " ")) exited \(result.status): \(result.errorOutput.prefix(300))"
+            Console.progress("retire " + message)
+            report.retire = .init(status: message)
+            return
+        }
+        report.retire = .init(status: "done")
+        report.retire.commandSeconds = self.seconds(since: startedAt)
+        Console.progress("retired \(kid) with \(issuerBin) keys retire")
+        // The Issuer re-reads its key directory on SIGHUP, every 5 s, and on GET /admin/keys:
+        // ask now so the drill measures the ResourceAPI, not the Issuer's reload interval.
+        _ = try? await self.client.adminKeys(adminToken: try await self.adminToken())
+
+        let deadline = startedAt.advanced(by: .milliseconds(Int64(self.settings.timeout * 1000)))
+        while self.clock.now < deadline {
+            if report.retire.onFeedSeconds == nil, await self.client.retiredKids()?.contains(kid) == true {
+                report.retire.onFeedSeconds = self.seconds(since: startedAt)
+            }
+            if report.retire.onFeedSeconds != nil, await self.state.oldRefusedAt != nil { break }
+            try await self.sleep(0.05)
+        }
+        if let refused = await self.state.oldRefusedAt {
+            report.retire.refusedSeconds = Self.seconds(refused - startedAt)
+            report.retire.refusedWith = await self.state.oldRefusedWith
+        }
+        // A little more traffic: the retired kid must stay refused, the new one accepted.
+        try await self.sleep(min(self.settings.settle, 1))
+    }
+
+    private func adminToken() async throws(DrillError) -> String {
+        try await self.client.login(username: self.settings.adminUsername, password: self.settings.adminPassword).access
+    }
+
+    // MARK: background traffic
+
+    private func runTraffic() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.refreshLoop() }
+            for stream in Stream.allCases {
+                group.addTask { await self.greetLoop(stream) }
+            }
+        }
+    }
+
+    /// Keeps a fresh access token: /refresh every `refreshInterval`, a new login if that fails.
+    private func refreshLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(Int64(self.settings.refreshInterval * 1000)))
+            if Task.isCancelled { return }
+            guard let refreshToken = await self.state.fresh?.refresh else { continue }
+            switch await self.client.refresh(refreshToken) {
+            case .success(let token):
+                await self.state.setFresh(token)
+            case .failure(let failure):
+                await self.state.issuerError("refresh: \(failure.kind)")
+                if let token = try? await self.client.login(username: self.settings.username, password: self.settings.password) {
+                    await self.state.setFresh(token)
+                } else {
+                    await self.state.issuerError("login after a failed refresh")
+                }
+            }
+        }
+    }
+
+    /// `rate` greet requests per second (fewer if each takes longer), one at a time.
+    private func greetLoop(_ stream: Stream) async {
+        let interval = Duration.milliseconds(Int64(1000 / self.settings.rate))
+        var next = self.clock.now
+        while !Task.isCancelled {
+            next = next.advanced(by: interval)
+            if let token = await self.state.token(for: stream) {
+                let sentAt = self.clock.now
+                let outcome = await self.client.greet(token.access)
+                if Task.isCancelled { return }  // the answer may be cut short by the end of the drill
+                await self.state.record(stream, token: token, outcome: outcome, sentAt: sentAt)
+            }
+            if next > self.clock.now {
+                try? await Task.sleep(until: next, clock: self.clock)
+            } else {
+                next = self.clock.now
+            }
+        }
+    }
+
+    // MARK: time
+
+    private func sleep(_ seconds: Double) async throws(DrillError) {
+        do {
+            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+        } catch {
+            throw DrillError.stack("interrupted")
+        }
+    }
+
+    private func seconds(since start: ContinuousClock.Instant) -> Double {
+        Self.seconds(self.clock.now - start)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+/// Runs a program to completion without blocking a thread of the cooperative pool.
+enum ChildProcess {
+    struct Result: Sendable {
+        var status: Int32
+        var errorOutput: String
+    }
+
+    static func run(_ path: String, arguments: [String]) async -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let errorPipe = Pipe()
+        process.standardError = errorPipe
+        process.standardOutput = FileHandle.nullDevice
+        return await withCheckedContinuation { continuation in
+            process.terminationHandler = { finished in
+                let data = errorPipe.fileHandleForReading.readDataToEndOfFile()
+                continuation.resume(returning: Result(status: finished.terminationStatus, errorOutput: String(decoding: data, as: UTF8.self)))
+            }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(returning: Result(status: -1, errorOutput: "cannot start \(path): \(error)"))
+            }
+        }
+    }
+}
