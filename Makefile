@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: all deps build release test run bench clean
+.PHONY: all deps build release test run bench clean fuzz fuzz-smoke
 
 all: build
 
@@ -19,6 +19,17 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+	$(MAKE) fuzz-smoke
+
+FUZZ_SECONDS ?= 60
+
+## libFuzzer targets with AddressSanitizer, FUZZ_SECONDS each.
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## The same targets briefly, as part of `make test`.
+fuzz-smoke: deps
+	scripts/fuzz.sh 5
 
 ## The local stack: Issuer on 127.0.0.1:8081, ResourceAPI on 127.0.0.1:8082.
 run: release

@@ -311,7 +311,9 @@ struct JSONParser {
             if integral { return Double(negative ? -value : value) }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let value = Double(text) else { throw JWTError.malformed("invalid JSON number") }
+        // A number too large for a Double would come back as infinity and could not be
+        // written out again; RFC 8259 §6 lets a parser set such limits.
+        guard let value = Double(text), value.isFinite else { throw JWTError.malformed("JSON number out of range") }
         return value
     }
 

@@ -16,6 +16,7 @@ import Testing
         #"{"a":1}x"#,  // trailing data
         #"{"a":01}"#, #"{"a":1.}"#, #"{"a":-}"#, #"{"a":1e}"#,  // numbers
         #"{"a":"\ud800"}"#, #"{"a":"\x"}"#, "{\"a\":\"\u{01}\"}",  // strings
+        #"{"a":1e999}"#, "8888888888888888888888e8888888888",  // out of range (found by FuzzJSON)
         #"{"a":tru}"#, "[1,]", "{,}", "", "   ", #"{"a" 1}"#,
     ])
     func refusesInvalidJSON(_ text: String) {
