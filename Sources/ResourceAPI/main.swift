@@ -1,1 +1,3 @@
-print("resource-api")
+import ResourceAPICore
+
+await ResourceAPICommand.start()

@@ -1,0 +1,129 @@
+import Hummingbird
+import SharedJWT
+
+/// Request context carrying the verified claims to handlers.
+public struct ResourceRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by `BearerMiddleware` once the token is verified.
+    public var claims: JWTClaims?
+    let maxBodyBytes: Int
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.claims = nil
+        self.maxBodyBytes = 65_536
+    }
+
+    public var maxUploadSize: Int { self.maxBodyBytes }
+}
+
+/// RFC 6750 bearer authentication: exactly one `Authorization: Bearer <token>` header,
+/// the scheme matched case-insensitively; tokens in the query string are not accepted.
+struct BearerMiddleware: RouterMiddleware {
+    typealias Context = ResourceRequestContext
+
+    let verifier: TokenVerifier
+    let metrics: ResourceAPIMetrics
+    let maxTokenBytes: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let token: Substring
+        do {
+            token = try self.extractToken(request)
+        } catch {
+            self.metrics.verification(error.status == .badRequest ? "invalid_request" : "missing")
+            throw error
+        }
+        var context = context
+        context.claims = try await self.verifier.verify(token)
+        return try await next(request, context)
+    }
+
+    func extractToken(_ request: Request) throws(BearerError) -> Substring {
+        let values = request.headers[values: .authorization]
+        let queryToken = request.uri.queryParameters["access_token"] != nil
+        guard let value = values.first else {
+            // RFC 6750 §2.3 is optional and leaks tokens into logs; it is not supported.
+            throw .missing
+        }
+        guard values.count == 1 else { throw .invalidRequest("more than one Authorization header") }
+        if queryToken { throw .invalidRequest("a token must be sent in one way only, the Authorization header") }
+        return try Self.parse(value, maxTokenBytes: self.maxTokenBytes)
+    }
+
+    /// `Bearer <b64token>` (RFC 6750 §2.1).
+    static func parse(_ value: String, maxTokenBytes: Int) throws(BearerError) -> Substring {
+        let trimmed = value.drop { $0 == " " || $0 == "\t" }
+        guard let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }) else {
+            if trimmed.lowercased() == "bearer" { throw .invalidRequest("the bearer token is empty") }
+            throw .invalidRequest("the Authorization header is not Bearer <token>")
+        }
+        guard trimmed[..<space].lowercased() == "bearer" else {
+            throw .invalidRequest("the Authorization scheme is not Bearer")
+        }
+        var token = trimmed[space...].drop { $0 == " " || $0 == "\t" }
+        while let last = token.last, last == " " || last == "\t" { token = token.dropLast() }
+        guard !token.isEmpty else { throw .invalidRequest("the bearer token is empty") }
+        guard token.utf8.count <= maxTokenBytes else { throw .invalidToken(JWTError.tooLarge.description) }
+        guard Self.isB64Token(token) else {
+            throw .invalidRequest("the bearer token has characters RFC 6750 does not allow")
+        }
+        return token
+    }
+
+    /// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+    static func isB64Token(_ token: Substring) -> Bool {
+        var seenPadding = false
+        for byte in token.utf8 {
+            switch byte {
+            case UInt8(ascii: "="):
+                seenPadding = true
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+                if seenPadding { return false }
+            default:
+                return false
+            }
+        }
+        return token.utf8.first != UInt8(ascii: "=")
+    }
+}
+
+/// Refuses request bodies over the limit with 413 before any handler runs.
+struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    let maxBytes: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > self.maxBytes {
+            throw APIError.tooLarge(self.maxBytes)
+        }
+        var request = request
+        if request.headers[.transferEncoding] != nil {
+            // Unknown length: read it here, within the limit.
+            do {
+                _ = try await request.collectBody(upTo: self.maxBytes)
+            } catch let error as HTTPError where error.status == .contentTooLarge {
+                throw APIError.tooLarge(self.maxBytes)
+            }
+        }
+        return try await next(request, context)
+    }
+}
+
+/// A JSON error body `{"error","error_description"}` for failures outside bearer auth.
+struct APIError: HTTPResponseError {
+    var status: HTTPResponse.Status
+    var code: String
+    var description: String
+
+    static func tooLarge(_ limit: Int) -> APIError {
+        APIError(status: .contentTooLarge, code: "invalid_request", description: "the request body is over \(limit) bytes")
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        let body = JSONValue.object([("error", .string(self.code)), ("error_description", .string(self.description))]).serialized()
+        return Response(status: self.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

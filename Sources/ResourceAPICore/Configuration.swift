@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+
+/// Everything the ResourceAPI needs to run. The command line fills the first block;
+/// tests also tune the second (intervals, bounds, the clock) to stay fast.
+public struct ResourceAPIConfiguration: Sendable {
+    // MARK: Options of the contract
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8082
+    /// Where discovery and `/revocations` are fetched (the internal address of the Issuer).
+    public var issuerURL: String = "http://127.0.0.1:8081"
+    /// Skips discovery when set.
+    public var jwksURL: String?
+    /// `iss` to require; defaults to the discovered `issuer` (or `issuerURL` without discovery).
+    public var expectedIssuer: String?
+    public var audience: String = "resource-api"
+    public var leeway: Duration = .seconds(30)
+    /// Least time between two fetches triggered by unknown `kid`s.
+    public var jwksMinRefresh: Duration = .seconds(10)
+    /// How long the last good JWK Set is used while the Issuer cannot be reached.
+    public var jwksMaxStale: Duration = .seconds(24 * 3600)
+    public var revocationPoll: Duration = .seconds(2)
+    public var logLevel: Logger.Level = .info
+    public var logFormat: LogFormat = .text
+
+    // MARK: Tuning (not on the command line)
+    /// `Cache-Control: max-age` is clamped into this range.
+    public var jwksMinMaxAge: Duration = .seconds(5)
+    public var jwksMaxMaxAge: Duration = .seconds(3600)
+    /// Freshness used when the JWK Set response has no usable max-age.
+    public var jwksDefaultMaxAge: Duration = .seconds(300)
+    /// How long a `kid` that was just not found is answered from memory.
+    public var unknownKidTTL: Duration?
+    /// Backoff after a failed fetch (jittered, doubling up to the maximum).
+    public var retryMinimum: Duration = .milliseconds(500)
+    public var retryMaximum: Duration = .seconds(30)
+    public var fetchConnectTimeout: Duration = .seconds(2)
+    public var fetchTimeout: Duration = .seconds(5)
+    /// Entries in the verified-token cache; 0 disables it.
+    public var verifiedTokenCacheSize: Int = 10_000
+    public var maxRequestBodyBytes: Int = 65_536
+    /// Wall clock in seconds since 1970, for token times and cache ages. Tests move it.
+    public var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+
+    public init() {}
+
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text, json
+    }
+
+    /// The kid negative-cache lifetime: by default as long as no new fetch could happen anyway.
+    var effectiveUnknownKidTTL: Duration { self.unknownKidTTL ?? self.jwksMinRefresh }
+}
+
+extension Duration {
+    /// Seconds as a Double, for arithmetic with the wall clock.
+    var seconds: Double {
+        let (seconds, attoseconds) = self.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+/// `300`, `300s`, `5m`, `1h`, `30d` (also `250ms`). Whole numbers only, no sign.
+public func parseDuration(_ text: String) -> Duration? {
+    let units: [(suffix: String, seconds: Int64?, millis: Int64?)] = [
+        ("ms", nil, 1), ("s", 1, nil), ("m", 60, nil), ("h", 3600, nil), ("d", 86_400, nil),
+    ]
+    var number = Substring(text)
+    var scale: (seconds: Int64?, millis: Int64?) = (1, nil)
+    for unit in units where text.hasSuffix(unit.suffix) {
+        number = text.dropLast(unit.suffix.count)
+        scale = (unit.seconds, unit.millis)
+        break
+    }
+    guard !number.isEmpty, number.count <= 12, number.allSatisfy({ $0.isASCII && $0.isNumber }),
+          let value = Int64(number)
+    else { return nil }
+    if let millis = scale.millis { return .milliseconds(value * millis) }
+    return .seconds(value * (scale.seconds ?? 1))
+}

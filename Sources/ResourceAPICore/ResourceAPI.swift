@@ -1,0 +1,142 @@
+import CurlClient
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import SharedJWT
+
+/// The ResourceAPI's parts, wired together: key cache, revocation feed, verifier, router.
+/// `makeApplication` turns it into a Hummingbird application whose ServiceGroup also runs
+/// the key cache and the revocation poller.
+public struct ResourceAPI: Sendable {
+    public let configuration: ResourceAPIConfiguration
+    public let logger: Logger
+    public let metrics: ResourceAPIMetrics
+    public let keys: JWKSCache
+    public let revocations: RevocationList
+    public let poller: RevocationPoller
+    public let verifier: TokenVerifier
+
+    public init(
+        configuration: ResourceAPIConfiguration,
+        logger: Logger,
+        client: CurlClient = .shared,
+        metrics: ResourceAPIMetrics = ResourceAPIMetrics()
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = metrics
+        self.keys = JWKSCache(configuration: configuration, client: client, metrics: metrics, logger: logger)
+        self.revocations = RevocationList(leeway: Int64(configuration.leeway.seconds))
+        self.poller = RevocationPoller(
+            configuration: configuration,
+            client: client,
+            list: self.revocations,
+            keys: self.keys,
+            metrics: metrics,
+            logger: logger
+        )
+        self.verifier = TokenVerifier(
+            keys: self.keys,
+            revocations: self.revocations,
+            verifiedCacheSize: configuration.verifiedTokenCacheSize,
+            metrics: metrics
+        )
+    }
+
+    public func makeRouter() -> Router<ResourceRequestContext> {
+        let router = Router(context: ResourceRequestContext.self)
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: BodyLimitMiddleware(maxBytes: self.configuration.maxRequestBodyBytes))
+
+        router.get("/healthz") { _, _ in
+            Self.json(.ok, .object([("status", .string("ok"))]))
+        }
+        router.get("/readyz") { _, _ in
+            self.readiness()
+        }
+        router.get("/metrics") { _, _ in
+            self.keys.updateGauges()
+            self.metrics.revocationsHeld.record(self.revocations.count)
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render())))
+        }
+
+        let api = router.group("api")
+            .add(middleware: BearerMiddleware(verifier: self.verifier, metrics: self.metrics, maxTokenBytes: 8192))
+        api.get("greet") { _, context in
+            Self.text("hi \(try Self.claims(context).subject ?? "")!")
+        }
+        api.get("me") { _, context in
+            Self.json(.ok, try Self.claims(context).jsonObject())
+        }
+        api.get("admin/greet") { _, context in
+            let claims = try Self.claims(context)
+            guard claims.roles.contains("admin") else {
+                self.metrics.verification("insufficient_scope")
+                throw BearerError.insufficientScope("admin")
+            }
+            return Self.text("hi admin \(claims.subject ?? "")!")
+        }
+        return router
+    }
+
+    /// The application on `configuration.host`/`port` (0: the OS picks; `onServerRunning`
+    /// gets the port).
+    public func makeApplication(
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: self.makeRouter(),
+            configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port)),
+            services: [self.keys, self.poller],
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: self.logger
+        )
+    }
+
+    func readiness() -> Response {
+        let status = self.keys.status
+        var members: [(key: String, value: JSONValue)] = [
+            ("ready", .bool(status.ready)),
+            ("kids", .array(status.kids.map(JSONValue.string))),
+            ("jwks_age_seconds", status.age.map { .number(($0 * 1000).rounded() / 1000) } ?? .null),
+            ("revocation_cursor", self.revocations.cursor.map { .number(Double($0)) } ?? .null),
+            ("revocations_held", .number(Double(self.revocations.count))),
+        ]
+        if let source = status.source {
+            members.append(("issuer", .string(source.expectedIssuer)))
+            members.append(("jwks_url", .string(source.jwksURL)))
+        }
+        return Self.json(status.ready ? .ok : .serviceUnavailable, .object(members))
+    }
+
+    static func claims(_ context: ResourceRequestContext) throws -> JWTClaims {
+        // The bearer middleware guards every /api route; no claims means it was bypassed.
+        guard let claims = context.claims else { throw BearerError.missing }
+        return claims
+    }
+
+    static func text(_ body: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
+    }
+}
+
+/// Builds the ResourceAPI application, for `resource-api serve` and for in-process tests
+/// (port 0; the chosen port reaches `onServerRunning`).
+public func makeResourceAPIApplication(
+    configuration: ResourceAPIConfiguration,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    ResourceAPI(configuration: configuration, logger: logger).makeApplication(onServerRunning: onServerRunning)
+}

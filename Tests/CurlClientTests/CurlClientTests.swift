@@ -1,0 +1,198 @@
+import CurlClient
+import Hummingbird
+import Logging
+import NIOCore
+import Testing
+
+/// Runs a Hummingbird app on 127.0.0.1 port 0 for the body of `test`, then stops it.
+@discardableResult
+func withTestServer<T: Sendable>(
+    _ router: Router<BasicRequestContext>,
+    _ test: @Sendable (_ baseURL: String) async throws -> T
+) async throws -> T? {
+    let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    var logger = Logger(label: "curl-test-server")
+    logger.logLevel = .warning
+    let app = Application(
+        router: router,
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            portContinuation.yield(channel.localAddress?.port ?? 0)
+            portContinuation.finish()
+        },
+        logger: logger
+    )
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+        var iterator = portStream.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else {
+            group.cancelAll()
+            Issue.record("test server did not start")
+            return nil
+        }
+        defer { group.cancelAll() }
+        return try await test("http://127.0.0.1:\(port)")
+    }
+}
+
+func makeRouter() -> Router<BasicRequestContext> {
+    let router = Router()
+    router.get("/hello") { request, _ -> Response in
+        let greeting = request.headers[.init("X-Greeting")!] ?? "hello"
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain"
+        headers[.init("X-Custom-Header")!] = "Yes"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "\(greeting) world")))
+    }
+    router.get("/etag") { request, _ -> Response in
+        var headers = HTTPFields()
+        headers[.eTag] = "\"v1\""
+        if request.headers[.ifNoneMatch] == "\"v1\"" {
+            return Response(status: .notModified, headers: headers)
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "versioned")))
+    }
+    router.get("/fail") { _, _ -> Response in
+        Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "boom")))
+    }
+    router.get("/slow") { _, _ -> String in
+        try await Task.sleep(for: .seconds(3))
+        return "late"
+    }
+    router.get("/big") { _, _ -> Response in
+        // Content-Length announced: curl refuses before reading.
+        Response(status: .ok, body: .init(byteBuffer: ByteBuffer(repeating: UInt8(ascii: "x"), count: 200_000)))
+    }
+    router.get("/big-chunked") { _, _ -> Response in
+        // No Content-Length: the write callback must stop it.
+        Response(status: .ok, body: .init { writer in
+            for _ in 0..<50 {
+                try await writer.write(ByteBuffer(repeating: UInt8(ascii: "y"), count: 4096))
+            }
+            try await writer.finish(nil)
+        })
+    }
+    router.post("/echo") { request, _ -> Response in
+        let body = try await request.body.collect(upTo: 1 << 20)
+        var headers = HTTPFields()
+        headers[.contentType] = request.headers[.contentType] ?? "none"
+        return Response(status: .created, headers: headers, body: .init(byteBuffer: body))
+    }
+    return router
+}
+
+@Suite struct CurlClientTests {
+    let client = CurlClient.shared
+
+    @Test func getReturnsStatusHeadersAndBody() async throws {
+        try await withTestServer(makeRouter()) { base in
+            let response = try await client.get("\(base)/hello", headers: [("X-Greeting", "bonjour")])
+            #expect(response.status == 200)
+            #expect(String(decoding: response.body, as: UTF8.self) == "bonjour world")
+            #expect(response.headers["x-custom-header"] == "Yes")
+            #expect(response.headers["X-CUSTOM-HEADER"] == "Yes")
+            #expect(response.headers["content-type"] == "text/plain")
+        }
+    }
+
+    @Test func conditionalGetGets304WithETag() async throws {
+        try await withTestServer(makeRouter()) { base in
+            let first = try await client.get("\(base)/etag")
+            #expect(first.status == 200)
+            let etag = try #require(first.headers["etag"])
+            #expect(etag == "\"v1\"")
+            let second = try await client.get("\(base)/etag", ifNoneMatch: etag)
+            #expect(second.status == 304)
+            #expect(second.body.isEmpty)
+            #expect(second.headers["ETag"] == "\"v1\"")
+            let other = try await client.get("\(base)/etag", ifNoneMatch: "\"v0\"")
+            #expect(other.status == 200)
+        }
+    }
+
+    @Test func serverErrorIsAResponseNotAnError() async throws {
+        try await withTestServer(makeRouter()) { base in
+            let response = try await client.get("\(base)/fail")
+            #expect(response.status == 500)
+            #expect(String(decoding: response.body, as: UTF8.self) == "boom")
+        }
+    }
+
+    @Test func totalTimeoutIsReported() async throws {
+        try await withTestServer(makeRouter()) { base in
+            let start = ContinuousClock.now
+            await #expect(throws: CurlError.timeout) {
+                _ = try await client.get("\(base)/slow", options: .init(timeout: .milliseconds(300)))
+            }
+            #expect(ContinuousClock.now - start < .seconds(2))
+        }
+    }
+
+    @Test func overSizeBodyWithContentLengthIsRefused() async throws {
+        try await withTestServer(makeRouter()) { base in
+            await #expect(throws: CurlError.tooLarge(limit: 65_536)) {
+                _ = try await client.get("\(base)/big", options: .init(maxBodyBytes: 65_536))
+            }
+            // The same body fits under a larger cap.
+            let response = try await client.get("\(base)/big", options: .init(maxBodyBytes: 300_000))
+            #expect(response.body.count == 200_000)
+        }
+    }
+
+    @Test func overSizeStreamedBodyIsAborted() async throws {
+        try await withTestServer(makeRouter()) { base in
+            await #expect(throws: CurlError.tooLarge(limit: 65_536)) {
+                _ = try await client.get("\(base)/big-chunked", options: .init(maxBodyBytes: 65_536))
+            }
+        }
+    }
+
+    @Test func connectionRefusedIsConnectFailure() async throws {
+        // Bind and close a server to learn a port that is now (very likely) free.
+        let port = try await withTestServer(makeRouter()) { base in
+            Int(base.split(separator: ":").last ?? "0") ?? 0
+        } ?? 0
+        await #expect {
+            _ = try await client.get("http://127.0.0.1:\(port)/hello")
+        } throws: { error in
+            guard case .connectFailed = error as? CurlError else { return false }
+            return true
+        }
+    }
+
+    @Test func onlyHTTPSchemesAreAllowed() async throws {
+        await #expect {
+            _ = try await client.get("file:///etc/passwd")
+        } throws: { error in
+            guard case .invalidURL = error as? CurlError else { return false }
+            return true
+        }
+    }
+
+    @Test func postSendsBodyAndHeaders() async throws {
+        try await withTestServer(makeRouter()) { base in
+            let body = Array("grant_type=client_credentials".utf8)
+            let response = try await client.post(
+                "\(base)/echo",
+                headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: body
+            )
+            #expect(response.status == 201)
+            #expect(response.body == body)
+            #expect(response.headers["content-type"] == "application/x-www-form-urlencoded")
+        }
+    }
+
+    @Test func manyConcurrentRequests() async throws {
+        try await withTestServer(makeRouter()) { base in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<40 {
+                    group.addTask { try await client.get("\(base)/hello").status }
+                }
+                for try await status in group {
+                    #expect(status == 200)
+                }
+            }
+        }
+    }
+}
