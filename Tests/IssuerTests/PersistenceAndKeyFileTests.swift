@@ -1,0 +1,124 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import SharedJWT
+import Testing
+
+@testable import IssuerCore
+
+@Suite("Key files and persistence")
+struct PersistenceAndKeyFileTests {
+    @Test func firstStartCreatesActiveAndNextKeysWithMode0600() async throws {
+        let directory = try TempDirectory()
+        let clock = ManualClock()
+        let configuration = testConfiguration(directory, clock: clock)
+        _ = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.keys).filter { $0.hasSuffix(".pem") }
+        #expect(names.count == 2)
+        for name in names {
+            let attributes = try FileManager.default.attributesOfItem(atPath: directory.keys + "/" + name)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            let pem = try String(contentsOfFile: directory.keys + "/" + name, encoding: .utf8)
+            #expect(pem.hasPrefix("-----BEGIN PRIVATE KEY-----"))
+        }
+        let lifecycle = try JSONDecoder().decode(KeyLifecycle.self, from: Data(contentsOf: URL(fileURLWithPath: directory.keys + "/keyset.json")))
+        #expect(lifecycle.keys.map(\.state).sorted { $0.rawValue < $1.rawValue } == [.active, .next])
+    }
+
+    @Test func refusesGroupOrOtherReadableKeyNamingTheFile() async throws {
+        let directory = try TempDirectory()
+        let configuration = testConfiguration(directory, clock: ManualClock())
+        _ = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: directory.keys).first { $0.hasSuffix(".pem") })
+        let file = directory.keys + "/" + name
+        for mode in [0o640, 0o604, 0o644] {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file)
+            do {
+                _ = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+                Issue.record("started with a key of mode \(String(mode, radix: 8))")
+            } catch let error as KeyDirectoryError {
+                #expect(error.description.contains(file))
+            }
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        _ = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+    }
+
+    @Test func stateSurvivesARestart() async throws {
+        let directory = try TempDirectory()
+        let clock = ManualClock()
+        let configuration = testConfiguration(directory, clock: clock)
+        try await addUser(configuration, "user1", password: "password1", roles: ["user"])
+        try await addClient(configuration, "svc", secret: "s3cret", scopes: ["api"])
+
+        struct Saved: Sendable {
+            var kid: String
+            var refresh: String
+            var revokedJTI: String
+            var etag: String
+        }
+        let first = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        let saved = try await first.test(.router) { client -> Saved in
+            let session = try await client.login("user1", "password1")
+            let refresh = try string(session, "refresh_token")
+            let other = try await client.login("user1", "password1")
+            let otherAccess = try string(other, "access_token")
+            #expect(try await client.execute(uri: "/logout", method: .post, headers: bearer(otherAccess)).status == .noContent)
+            let header = try decodeJWT(otherAccess).header
+            let jti = try string(decodeJWT(otherAccess).payload, "jti")
+            let etag = try #require(try await client.get("/.well-known/jwks.json").headers[.eTag])
+            return Saved(kid: try string(header, "kid"), refresh: refresh, revokedJTI: jti, etag: etag)
+        }
+
+        clock.advance(10)
+        let second = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        try await second.test(.router) { client in
+            // Same keys: same kid and the same JWK Set.
+            let session = try await client.login("user1", "password1")
+            #expect(try decodeJWT(try string(session, "access_token")).header["kid"] as? String == saved.kid)
+            #expect(try await client.get("/.well-known/jwks.json").headers[.eTag] == saved.etag)
+            // The refresh token still works, once.
+            let response = try await client.postJSON("/refresh", #"{"refresh_token":"\#(saved.refresh)"}"#)
+            #expect(response.status == .ok)
+            // The revocation is still on the feed.
+            let feed = try await client.get("/revocations").jsonObject()
+            #expect((feed["revoked"] as? [[String: Any]])?.contains { $0["jti"] as? String == saved.revokedJTI } == true)
+            // The client still authenticates.
+            let basic: HTTPFields = [.authorization: "Basic " + Data("svc:s3cret".utf8).base64EncodedString()]
+            #expect(try await client.postForm("/token", "grant_type=client_credentials", headers: basic).status == .ok)
+        }
+    }
+
+    @Test func serverPicksUpCLIKeyChangesAndAnnouncesEmergencyRetirement() async throws {
+        let directory = try TempDirectory()
+        let clock = ManualClock()
+        var configuration = testConfiguration(directory, clock: clock)
+        configuration.keyReloadInterval = .milliseconds(50)
+        try await addUser(configuration, "user1", password: "password1", roles: ["user"])
+        let keysPath = configuration.keysDirectory
+        let app = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        try await app.test(.router) { client in
+            let session = try await client.login("user1", "password1")
+            let kid = try #require(try decodeJWT(try string(session, "access_token")).header["kid"] as? String)
+            // What `issuer keys retire KID` does, from another "process".
+            let directoryHandle = KeyDirectory(path: keysPath, keyBits: 2048)
+            let now = clock.now
+            try directoryHandle.update { lifecycle, makeKey in
+                try lifecycle.retire(kid: kid, freshNextKID: try makeKey(), now: now)
+            }
+            // The server's periodic reload (every 50 ms here, ≤ 5 s by default) picks it up.
+            var retired: [String] = []
+            for _ in 0..<100 where retired.isEmpty {
+                try await Task.sleep(for: .milliseconds(20))
+                retired = try await client.get("/revocations").jsonObject()["retired_kids"] as? [String] ?? []
+            }
+            let feed = try await client.get("/revocations").jsonObject()
+            #expect(feed["retired_kids"] as? [String] == [kid])
+            let jwks = try await client.get("/.well-known/jwks.json").jsonObject()
+            #expect((jwks["keys"] as? [[String: Any]])?.contains { $0["kid"] as? String == kid } == false)
+            let fresh = try await client.login("user1", "password1")
+            #expect(try decodeJWT(try string(fresh, "access_token")).header["kid"] as? String != kid)
+        }
+    }
+}
