@@ -19,6 +19,7 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+	SWIFT="$(SWIFT)" scripts/stack-tests.sh
 	$(MAKE) fuzz-smoke
 
 FUZZ_SECONDS ?= 60

@@ -41,7 +41,7 @@ data_dir="$home/data"
 log_dir="$data_dir/logs"
 database="$data_dir/issuer.sqlite"
 mkdir -p "$keys_dir" "$data_dir" "$log_dir"
-chmod 700 "$keys_dir"
+chmod 700 "$keys_dir" "$data_dir"  # private keys; password and refresh-token hashes
 
 # Every issuer invocation (server and CLI) works on the same keys and store.
 issuer_common=(--keys-dir "$keys_dir" --data "$database" --issuer-url "$issuer_url")
@@ -49,8 +49,8 @@ issuer_common=(--keys-dir "$keys_dir" --data "$database" --issuer-url "$issuer_u
 log() { printf 'run-local: %s\n' "$*" >&2; }
 
 port_busy() {
-    # Something answers on the port already (an earlier stack, another program).
-    curl -s -o /dev/null --max-time 1 "http://$host:$1/" 2>/dev/null
+    # Something accepts connections on the port already (an earlier stack, another program).
+    timeout 2 bash -c "exec 3<>/dev/tcp/$host/$1" 2>/dev/null
 }
 for port in "$issuer_port" "$resource_port"; do
     if port_busy "$port"; then
@@ -172,17 +172,17 @@ TOKENS=\$(curl -s -X POST $issuer_url/login -H 'Content-Type: application/json' 
 ACCESS=\$(printf '%s' "\$TOKENS" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p')
 REFRESH=\$(printf '%s' "\$TOKENS" | sed -n 's/.*"refresh_token" *: *"\([^"]*\)".*/\1/p')
 # 2. greet: 200 "hi user1!"
-curl -i $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
+curl -si -w '\n' $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
 # 3. refresh: a new access token AND a new refresh token (the old one stops working)
 TOKENS=\$(curl -s -X POST $issuer_url/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"\$REFRESH\"}")
 ACCESS=\$(printf '%s' "\$TOKENS" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p')
 REFRESH=\$(printf '%s' "\$TOKENS" | sed -n 's/.*"refresh_token" *: *"\([^"]*\)".*/\1/p')
-curl -i $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
+curl -si -w '\n' $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
 # 4. log out: 204; the session ends and the access token joins the revocation feed
-curl -i -X POST $issuer_url/logout -H "Authorization: Bearer \$ACCESS" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"\$REFRESH\"}"
+curl -si -w '\n' -X POST $issuer_url/logout -H "Authorization: Bearer \$ACCESS" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"\$REFRESH\"}"
 # 5. the ResourceAPI polls the feed every 2 s: the same token is now refused, 401 invalid_token
 sleep 3
-curl -i $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
+curl -si -w '\n' $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
 # --- end of session ---
 
 EOF

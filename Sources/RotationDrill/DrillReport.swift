@@ -24,6 +24,12 @@ struct DrillReport: Encodable, Sendable {
         init(status: String) {
             self.status = status
         }
+
+        private enum CodingKeys: String, CodingKey {
+            case status, commandSeconds = "command_seconds", onFeedSeconds = "on_feed_seconds"
+            case refusedSeconds = "refused_seconds", refusedWith = "refused_with"
+            case acceptedAfterRefusal = "accepted_after_refusal", oldTokenExpiredBeforeRetire = "old_token_expired_before_retire"
+        }
     }
 
     var issuerURL: String
