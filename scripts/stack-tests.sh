@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The stack tests of `make test`, after the Swift suites: the compose file, scripts/run-local.sh,
-# the rotation drill against the two-process stack, and the compose topology (tests/*.py).
+# the rotation drill against the two-process stack, and the compose topology (tests/stack).
 # Uses the debug binaries `swift build` just made (BIN_DIR overrides). Installs pytest and
 # PyYAML when they are missing.
 set -euo pipefail
@@ -43,4 +43,4 @@ if ! have_modules; then
     fi
 fi
 
-exec "$python" -m pytest -q -p no:cacheprovider tests "$@"
+exec "$python" -m pytest -q -p no:cacheprovider tests/stack "$@"

@@ -18,11 +18,9 @@ import re
 import subprocess
 import urllib.parse
 
-import pytest
 import yaml
 
-from conftest import FAST_BCRYPT, Stack, free_port, http, stop, wait_ready
-from test_compose_file import COMPOSE, environment
+from stack_support import COMPOSE, FAST_BCRYPT, Stack, environment, free_port, http
 
 SPEED_UPS = {"ISSUER_ACCESS_TTL": "3s", "ISSUER_JWKS_MAX_AGE": "2s"}
 

@@ -1,8 +1,8 @@
-"""Shared helpers for the stack tests: the built binaries, free loopback ports, and the
+"""Helpers for the stack tests: the built binaries, free loopback ports, and the
 two-process stack (an Issuer and a ResourceAPI as real processes on 127.0.0.1).
 
 Run through `make test` (scripts/stack-tests.sh), or directly:
-    BIN_DIR=.build/debug python3 -m pytest -q tests
+    BIN_DIR=.build/debug python3 -m pytest -q tests/stack
 """
 
 import json
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
+
+COMPOSE = REPO / "deploy" / "docker-compose.yml"
 
 # Fast password hashing for test users (a hidden knob of the issuer; 10+ outside tests).
 FAST_BCRYPT = {"ISSUER_BCRYPT_COST": "4"}
@@ -28,20 +30,6 @@ def bin_dir() -> Path:
     configured = os.environ.get("BIN_DIR")
     path = Path(configured) if configured else REPO / ".build" / "debug"
     return path.resolve()
-
-
-@pytest.fixture(scope="session")
-def binaries() -> dict:
-    """Paths of the three executables; fails loudly when one is missing."""
-    directory = bin_dir()
-    found = {}
-    for name in ("issuer", "resource-api", "rotation-drill"):
-        path = directory / name
-        assert path.is_file() and os.access(path, os.X_OK), (
-            f"{path} is missing: build first (swift build), or set BIN_DIR to the folder of the debug binaries"
-        )
-        found[name] = str(path)
-    return found
 
 
 def free_port() -> int:
@@ -197,16 +185,14 @@ class Stack:
         )
 
 
-@pytest.fixture
-def stack(binaries, tmp_path):
-    created = Stack(binaries, tmp_path)
-    yield created
-    codes = created.stop_all()
-    for name, code in codes.items():
-        assert code == 0, f"{name} exited with {code} after SIGTERM (the contract asks for 0)"
-
-
 def which_bash() -> str:
     path = shutil.which("bash")
     assert path, "bash is needed to run the printed curl session"
     return path
+
+
+def environment(service: dict) -> dict:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # the KEY=value list form
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from stack_support import COMPOSE, REPO, environment
 
-COMPOSE = REPO / "deploy" / "docker-compose.yml"
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 
 # Every option of the contract's Configuration section, as its environment variable.
@@ -29,13 +28,6 @@ def compose() -> dict:
 
 def services(compose):
     return compose["services"]
-
-
-def environment(service: dict) -> dict:
-    env = service.get("environment") or {}
-    if isinstance(env, list):  # the KEY=value list form
-        env = dict(item.split("=", 1) for item in env)
-    return {key: str(value) for key, value in env.items()}
 
 
 def port_mappings(service: dict) -> list:

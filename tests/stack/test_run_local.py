@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import FAST_BCRYPT, REPO, bin_dir, free_port, http, port_closed, which_bash
+from stack_support import FAST_BCRYPT, REPO, bin_dir, free_port, http, port_closed, which_bash
 
 SCRIPT = REPO / "scripts" / "run-local.sh"
 SESSION_START = "# --- curl session ---"
