@@ -63,8 +63,10 @@ public struct IssuerConfiguration: Sendable {
     public var keyReloadInterval: Duration = .seconds(5)
     /// How often expired rows are purged.
     public var purgeInterval: Duration = .seconds(60)
-    /// Failed logins allowed per username and per client address in `loginFailureWindow`.
+    /// Failed logins allowed per username in `loginFailureWindow` seconds.
     public var maxLoginFailures: Int = 5
+    /// Failed logins allowed per client address (any usernames) in the same window.
+    public var maxLoginFailuresPerAddress: Int = 20
     public var loginFailureWindow: Int64 = 300
     /// Seconds since 1970; injectable for tests.
     public var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }

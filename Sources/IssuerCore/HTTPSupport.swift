@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SharedJWT
 
 /// Request context: Hummingbird's core storage plus the client address for rate limits.
 public struct IssuerRequestContext: RequestContext {
@@ -150,8 +151,8 @@ enum BodyReader {
         }
     }
 
-    /// Accepts the listed kinds; anything else is 415... answered as invalid_request
-    /// with 400, the status the contract gives for a malformed body.
+    /// Accepts the listed kinds; any other Content-Type is a malformed request
+    /// (400 invalid_request, the contract's status for a bad body).
     static func fields(_ request: inout Request, accept kinds: Set<BodyKind>) async throws -> BodyFields {
         let body = try await collect(&request)
         let type = mediaType(request)
@@ -168,20 +169,21 @@ enum BodyReader {
         throw OAuthError.invalidRequest("Content-Type must be \(expected)")
     }
 
-    /// A JSON object whose members we use are strings.
+    /// A JSON object whose members are strings (or null). Parsed with SharedJWT's strict
+    /// parser: duplicate members and nesting deeper than 64 are malformed.
     static func parseJSON(_ bytes: [UInt8]) throws -> BodyFields {
-        let object: Any
+        let value: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
+            value = try JSONValue.parse(bytes)
         } catch {
             throw OAuthError.invalidRequest("body is not valid JSON")
         }
-        guard let dictionary = object as? [String: Any] else { throw OAuthError.invalidRequest("body must be a JSON object") }
+        guard let members = value.objectValue else { throw OAuthError.invalidRequest("body must be a JSON object") }
         var values: [String: String] = [:]
-        for (key, value) in dictionary {
-            if let string = value as? String {
+        for (key, member) in members {
+            if let string = member.stringValue {
                 values[key] = string
-            } else if !(value is NSNull) {
+            } else if member != .null {
                 throw OAuthError.invalidRequest("\(key) must be a string")
             }
         }

@@ -34,7 +34,10 @@ public func makeIssuerApplication(
         keyRing: keyRing,
         tokens: TokenService(configuration: configuration, keyRing: keyRing, store: store),
         hasher: hasher,
-        limiter: LoginRateLimiter(maxFailures: configuration.maxLoginFailures, window: Double(configuration.loginFailureWindow)),
+        userLimiter: LoginRateLimiter(maxFailures: configuration.maxLoginFailures, window: Double(configuration.loginFailureWindow)),
+        addressLimiter: LoginRateLimiter(
+            maxFailures: configuration.maxLoginFailuresPerAddress, window: Double(configuration.loginFailureWindow)
+        ),
         metrics: IssuerMetrics(factory: PrometheusMetricsFactory(registry: metricsRegistry)),
         renderMetrics: { metricsRegistry.emitToString() }
     )

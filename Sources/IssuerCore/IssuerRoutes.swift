@@ -28,7 +28,9 @@ struct IssuerRoutes: Sendable {
     let keyRing: KeyRing
     let tokens: TokenService
     let hasher: PasswordHasher
-    let limiter: LoginRateLimiter
+    /// Failed logins per username, and (more leniently: NAT, shared hosts) per address.
+    let userLimiter: LoginRateLimiter
+    let addressLimiter: LoginRateLimiter
     let metrics: IssuerMetrics
     let renderMetrics: @Sendable () -> String
 
@@ -63,9 +65,10 @@ struct IssuerRoutes: Sendable {
         let fields = try await BodyReader.fields(&request, accept: [.json, .form])
         let username = try fields.required("username")
         let password = try fields.required("password")
-        let keys = ["user:" + username, "addr:" + context.remoteAddress]
         let now = clock()
-        if let wait = limiter.retryAfter(keys: keys, now: now) {
+        let wait = [userLimiter.retryAfter(key: username, now: now), addressLimiter.retryAfter(key: context.remoteAddress, now: now)]
+            .compactMap { $0 }.max()
+        if let wait {
             metrics.rateLimited.increment()
             throw OAuthError(
                 .tooManyRequests, "too_many_requests", "too many failed logins; retry in \(wait)s",
@@ -74,12 +77,13 @@ struct IssuerRoutes: Sendable {
         }
         let user = try await store.user(named: username)
         guard try await hasher.verify(password, hash: user?.passwordHash), let user else {
-            limiter.recordFailure(keys: keys, now: now)
+            userLimiter.recordFailure(key: username, now: now)
+            addressLimiter.recordFailure(key: context.remoteAddress, now: now)
             metrics.loginFailures.increment()
             context.logger.info("login failed", metadata: ["address": .string(context.remoteAddress)])
             throw OAuthError(.unauthorized, "invalid_grant", "invalid username or password")
         }
-        limiter.recordSuccess(key: keys[0])
+        userLimiter.recordSuccess(key: username)
         let response = try await tokens.startSession(
             subject: user.name, clientID: TokenService.loginClientID, scope: TokenService.loginScope, roles: user.roles
         )
@@ -213,7 +217,7 @@ struct IssuerRoutes: Sendable {
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw OAuthError.invalidToken("expected a Bearer token") }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
-        guard let snapshot = keyRing.snapshot else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "keys not loaded") }
+        guard let snapshot = keyRing.current() else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "keys not loaded") }
         let validator = JWTValidator(
             configuration: .init(issuer: configuration.issuerURL, audience: configuration.audience, leeway: 0),
             clock: clock
@@ -242,14 +246,12 @@ struct IssuerRoutes: Sendable {
         }
         let fields = try BodyReader.parseForm(Array(body.readableBytesView))
         let token = try fields.required("token")
-        let hint = try fields.optional("token_type_hint")
-        if let hint, hint != "access_token", hint != "refresh_token" {
-            throw OAuthError(.badRequest, "unsupported_token_type", "token_type_hint \(hint) is not supported")
-        }
-        // Refresh tokens are opaque; access tokens are JWTs. Try both, whatever the hint.
+        // token_type_hint is optional and only a hint (an unknown value is ignored,
+        // RFC 7009 §2.1): refresh tokens are opaque, access tokens are JWTs; try both.
+        _ = try fields.optional("token_type_hint")
         if try await store.revokeFamily(ofTokenHash: Secrets.tokenHash(token)) != nil {
             context.logger.info("refresh token revoked")
-        } else if let snapshot = keyRing.snapshot, let jws = try? JWS.parse(token),
+        } else if let snapshot = keyRing.current(), let jws = try? JWS.parse(token),
             let kid = jws.header.kid, let key = snapshot.publicKeys[kid],
             key.verifyRS256(signature: jws.signature, message: jws.signingInput),
             jws.claims.issuer == configuration.issuerURL,
@@ -264,7 +266,7 @@ struct IssuerRoutes: Sendable {
     // MARK: JWKS and discovery
 
     func jwks(_ request: Request) -> Response {
-        guard let snapshot = keyRing.snapshot else {
+        guard let snapshot = keyRing.current() else {
             return JSONResponse.error(status: .serviceUnavailable, error: "temporarily_unavailable", description: "keys not loaded")
         }
         var headers: HTTPFields = [
@@ -328,7 +330,7 @@ struct IssuerRoutes: Sendable {
         }
         let now = clock()
         let (cursor, entries) = try await store.revocations(after: after, now: now)
-        let retired = keyRing.snapshot?.lifecycle.emergencyRetiredKIDs(now: now, policy: configuration.lifecyclePolicy) ?? []
+        let retired = keyRing.current()?.lifecycle.emergencyRetiredKIDs(now: now, policy: configuration.lifecyclePolicy) ?? []
         let feed = Feed(cursor: cursor, revoked: entries.map { .init(jti: $0.jti, exp: $0.exp) }, retired_kids: retired)
         return JSONResponse.make(feed, headers: [.cacheControl: "no-cache"])
     }
@@ -347,8 +349,7 @@ struct IssuerRoutes: Sendable {
 
     func adminKeys(_ request: Request) async throws -> Response {
         try await requireAdmin(request)
-        _ = try? keyRing.reload()
-        guard let snapshot = keyRing.snapshot else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "keys not loaded") }
+        guard let snapshot = keyRing.current() else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "keys not loaded") }
         return JSONResponse.make(KeyListing(snapshot.lifecycle), headers: [.cacheControl: "no-store"])
     }
 
@@ -373,7 +374,7 @@ struct IssuerRoutes: Sendable {
     // MARK: Health
 
     func readiness() async -> Response {
-        guard let snapshot = keyRing.snapshot else {
+        guard let snapshot = keyRing.current() else {
             return JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "reason": "keys not loaded"])
         }
         do {

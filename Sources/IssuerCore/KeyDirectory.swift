@@ -120,7 +120,8 @@ struct KeyDirectory: Sendable {
     /// Keys generated but not referenced by the result are removed again.
     func update<T>(_ change: (inout KeyLifecycle, _ makeKey: () throws -> String) throws -> T) throws -> T {
         try withLock {
-            var lifecycle = try load().lifecycle
+            let original = try load().lifecycle
+            var lifecycle = original
             var generated: [String] = []
             let result: T
             do {
@@ -136,7 +137,7 @@ struct KeyDirectory: Sendable {
             for kid in generated where !lifecycle.keys.contains(where: { $0.kid == kid }) {
                 unlink(keyFilePath(kid: kid))
             }
-            try writeKeyset(lifecycle)
+            if lifecycle != original { try writeKeyset(lifecycle) }
             return result
         }
     }

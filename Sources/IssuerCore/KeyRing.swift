@@ -49,6 +49,11 @@ final class KeyRing: Sendable {
     let clock: @Sendable () -> Double
     let logger: Logger
     private let state: Mutex<KeySnapshot?>
+    /// When keys/ was last checked for changes, and the last reload error (logged once).
+    private let lastCheck = Mutex<(at: ContinuousClock.Instant?, error: String?)>((nil, nil))
+    /// How stale the in-memory key set may be on the request path: the CLI's
+    /// `keys retire` must stop signing and reach the feed at once, not after 5 s.
+    static let requestPathFreshness: Duration = .milliseconds(250)
 
     init(directory: KeyDirectory, policy: KeyLifecyclePolicy, clock: @escaping @Sendable () -> Double, logger: Logger) {
         self.directory = directory
@@ -59,6 +64,33 @@ final class KeyRing: Sendable {
     }
 
     var snapshot: KeySnapshot? { state.withLock { $0 } }
+
+    /// The snapshot, after re-reading keyset.json if it was not checked in the last
+    /// 250 ms (a small file read; the key files are parsed only when it changed).
+    func current() -> KeySnapshot? {
+        let now = ContinuousClock.now
+        let due = lastCheck.withLock { check in
+            if let at = check.at, now - at < Self.requestPathFreshness { return false }
+            check.at = now
+            return true
+        }
+        if due { reloadLoggingErrors() }
+        return snapshot
+    }
+
+    private func reloadLoggingErrors() {
+        do {
+            try reload()
+            lastCheck.withLock { $0.error = nil }
+        } catch {
+            let message = "\(error)"
+            let isNew = lastCheck.withLock { check in
+                defer { check.error = message }
+                return check.error != message
+            }
+            if isNew { logger.error("key reload failed; keeping the previous key set", metadata: ["error": .string(message)]) }
+        }
+    }
 
     /// First load: creates keys on first start, refuses bad key files.
     func start() throws {
@@ -112,10 +144,10 @@ final class KeyRing: Sendable {
     func refresh() {
         do {
             try applyTimers()
-            try reload()
         } catch {
-            logger.error("key reload failed; keeping the previous key set", metadata: ["error": "\(error)"])
+            logger.error("key lifecycle update failed", metadata: ["error": "\(error)"])
         }
+        reloadLoggingErrors()
     }
 
     /// Planned or forced rotation (admin endpoint and CLI share the rules).

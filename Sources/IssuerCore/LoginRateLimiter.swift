@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Counts failed logins per username and per client address in a fixed window.
+/// Counts failed logins per key (a username, or a client address) in a fixed window.
 /// After `maxFailures` failures in `window` seconds, further attempts get 429 until the
 /// window ends. In memory: each replica limits on its own.
 final class LoginRateLimiter: Sendable {
@@ -18,27 +18,21 @@ final class LoginRateLimiter: Sendable {
         self.window = window
     }
 
-    /// Seconds to wait when any of `keys` is blocked, nil when allowed.
-    func retryAfter(keys: [String], now: Double) -> Int? {
+    /// Seconds to wait when `key` is blocked, nil when allowed.
+    func retryAfter(key: String, now: Double) -> Int? {
         buckets.withLock { buckets in
-            var wait: Double = 0
-            for key in keys {
-                guard let bucket = buckets[key], now < bucket.windowStart + window else { continue }
-                if bucket.failures >= maxFailures { wait = max(wait, bucket.windowStart + window - now) }
-            }
-            return wait > 0 ? max(1, Int(wait.rounded(.up))) : nil
+            guard let bucket = buckets[key], now < bucket.windowStart + window, bucket.failures >= maxFailures else { return nil }
+            return max(1, Int((bucket.windowStart + window - now).rounded(.up)))
         }
     }
 
-    func recordFailure(keys: [String], now: Double) {
+    func recordFailure(key: String, now: Double) {
         buckets.withLock { buckets in
-            for key in keys {
-                if var bucket = buckets[key], now < bucket.windowStart + window {
-                    bucket.failures += 1
-                    buckets[key] = bucket
-                } else {
-                    buckets[key] = Bucket(windowStart: now, failures: 1)
-                }
+            if var bucket = buckets[key], now < bucket.windowStart + window {
+                bucket.failures += 1
+                buckets[key] = bucket
+            } else {
+                buckets[key] = Bucket(windowStart: now, failures: 1)
             }
             // Keep memory bounded under a flood of random usernames.
             if buckets.count > 100_000 {
@@ -47,7 +41,7 @@ final class LoginRateLimiter: Sendable {
         }
     }
 
-    /// A successful login clears the username's count (not the address's).
+    /// A successful login clears the username's count (callers do not clear addresses).
     func recordSuccess(key: String) {
         _ = buckets.withLock { $0.removeValue(forKey: key) }
     }

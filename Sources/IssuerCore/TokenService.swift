@@ -32,7 +32,7 @@ struct TokenService: Sendable {
 
     /// Signs an access token with the active key. Returns the token, its jti and exp.
     func accessToken(subject: String, clientID: String, scope: String, roles: [String]) throws -> (token: String, jti: String, exp: Int64) {
-        guard let snapshot = keyRing.snapshot else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "no signing key loaded") }
+        guard let snapshot = keyRing.current() else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "no signing key loaded") }
         let now = Int64(clock().rounded(.down))
         let jti = Secrets.tokenID()
         let exp = now + configuration.accessTTL
@@ -65,7 +65,15 @@ struct TokenService: Sendable {
             newExpiresAt: now + Double(configuration.refreshTTL), now: now
         )
         switch outcome {
-        case .rotated(let grant):
+        case .rotated(var grant):
+            if grant.clientID == Self.loginClientID {
+                // Roles come from the user as it is now; a deleted user's session ends.
+                guard let user = try await store.user(named: grant.subject) else {
+                    try await store.revokeFamily(grant.family)
+                    throw OAuthError.invalidGrant("the user no longer exists")
+                }
+                grant.roles = user.roles
+            }
             return (try await respond(grant: grant, refreshToken: successor), outcome)
         case .invalid:
             throw OAuthError.invalidGrant("refresh token is invalid, expired or revoked")

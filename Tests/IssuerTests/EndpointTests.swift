@@ -112,6 +112,8 @@ struct EndpointTests {
             #expect(try response.jsonObject()["error_description"] as? String == "missing password")
             response = try await client.postJSON("/login", #"{"username":1,"password":"x"}"#)
             #expect(response.status == .badRequest)
+            response = try await client.postJSON("/login", #"{"username":"user1","username":"boss","password":"bosspass"}"#)
+            #expect(response.status == .badRequest)  // duplicate member
             response = try await client.execute(
                 uri: "/login", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "user1:password1")
             )
@@ -151,6 +153,22 @@ struct EndpointTests {
             clock.advance(61)
             response = try await client.postJSON("/login", #"{"username":"user1","password":"password1"}"#)
             #expect(response.status == .ok)
+        }
+    }
+
+    @Test func failedLoginsAreRateLimitedPerAddress() async throws {
+        let fixture = try await IssuerFixture {
+            $0.maxLoginFailures = 100
+            $0.maxLoginFailuresPerAddress = 4
+        }
+        try await fixture.run { client in
+            for index in 0..<4 {
+                let response = try await client.postJSON("/login", #"{"username":"guess\#(index)","password":"bad"}"#)
+                #expect(response.status == .unauthorized)
+            }
+            let response = try await client.postJSON("/login", #"{"username":"boss","password":"bosspass"}"#)
+            #expect(response.status == .tooManyRequests)
+            #expect(response.headers[HTTPField.Name("Retry-After")!] != nil)
         }
     }
 
@@ -250,6 +268,26 @@ struct EndpointTests {
             let o1 = try string(other, "refresh_token")
             response = try await client.postJSON("/refresh", #"{"refresh_token":"\#(o1)"}"#)
             #expect(response.status == .ok)
+        }
+    }
+
+    @Test func deletingAUserEndsTheirSessions() async throws {
+        let fixture = try await IssuerFixture()
+        let configuration = fixture.configuration
+        try await fixture.run { client in
+            let session = try await client.login("user1", "password1")
+            let store = try SQLiteIssuerStore(path: configuration.databasePath)
+            let hash = try #require(try await store.user(named: "user1")).passwordHash
+            _ = try await store.deleteUser(named: "user1")
+            try await store.addUser(UserRecord(name: "user1", passwordHash: hash, roles: ["user", "auditor"], createdAt: 0))
+            // Deleting revoked the old session.
+            var response = try await client.postJSON("/refresh", #"{"refresh_token":"\#(try string(session, "refresh_token"))"}"#)
+            #expect(response.status == .unauthorized)
+            let again = try await client.login("user1", "password1")
+            #expect(try decodeJWT(try string(again, "access_token")).payload["roles"] as? [String] == ["user", "auditor"])
+            _ = try await store.deleteUser(named: "user1")
+            response = try await client.postJSON("/refresh", #"{"refresh_token":"\#(try string(again, "refresh_token"))"}"#)
+            #expect(response.status == .unauthorized)
         }
     }
 
@@ -401,8 +439,10 @@ struct EndpointTests {
             let jti = try decodeJWT(access).payload["jti"] as? String
             let feed = try await client.get("/revocations").jsonObject()
             #expect((feed["revoked"] as? [[String: Any]])?.contains { $0["jti"] as? String == jti } == true)
-            // Unknown tokens: 200 (RFC 7009).
+            // Unknown tokens: 200 (RFC 7009); an unknown hint is ignored.
             response = try await client.postForm("/revoke", "token=whatever")
+            #expect(response.status == .ok)
+            response = try await client.postForm("/revoke", "token=whatever&token_type_hint=saml")
             #expect(response.status == .ok)
             // Malformed: 400.
             response = try await client.postForm("/revoke", "token_type_hint=access_token")
