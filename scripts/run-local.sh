@@ -194,11 +194,20 @@ if [ "${RUN_LOCAL_ONCE:-0}" = "1" ]; then
 fi
 
 log "running; Ctrl-C stops both"
-# `wait -n` returns when either service exits on its own (a crash): stop the other one too.
+# Returns when either service exits. Ctrl-C reaches the services too (same process group), and
+# one may exit 0 before our trap runs: a 0 is a requested stop, anything else a crash.
 set +e
 wait -n "$issuer_pid" "$resource_pid"
 code=$?
 set -e
-log "a service exited unexpectedly (status $code); stopping the other one. See $log_dir"
+if [ "$code" -eq 0 ]; then
+    log "a service stopped; stopping the other one"
+    if stop; then
+        log "stopped cleanly"
+        exit 0
+    fi
+    exit 1
+fi
+log "a service exited with status $code; stopping the other one. See $log_dir"
 stop || true
 exit 1

@@ -131,3 +131,23 @@ def test_run_local_refuses_a_busy_port(binaries, tmp_path):
                                 env=script_env(tmp_path, port, free_port(), RUN_LOCAL_ONCE="1", RUN_LOCAL_READY_TIMEOUT="5"))
     assert result.returncode != 0, result.stdout
     assert str(port) in result.stderr, result.stderr
+
+
+def test_ctrl_c_to_the_whole_process_group_stops_both_cleanly(binaries, tmp_path):
+    """A terminal's Ctrl-C sends SIGINT to the script and both services at once."""
+    issuer_port, resource_port = free_port(), free_port()
+    env = script_env(tmp_path, issuer_port, resource_port)
+    process = subprocess.Popen([str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               cwd=tmp_path, start_new_session=True)
+    try:
+        read_until(process, SESSION_END)
+        os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(timeout=15)
+        stderr = process.stderr.read()
+        assert code == 0, f"exit {code}:\n{stderr}"
+        assert "stopped cleanly" in stderr, stderr
+        assert port_closed(issuer_port) and port_closed(resource_port)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
