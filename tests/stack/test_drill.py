@@ -37,7 +37,8 @@ def test_planned_rotation_loses_no_request(stack):
 
 
 def test_second_planned_rotation_waits_for_the_next_key_to_age(stack):
-    stack.start(issuer_args=["--access-ttl", "3s", "--jwks-max-age", "2s"],
+    # 4 s: room for the first drill to end and the second to start before the fresh next key ages.
+    stack.start(issuer_args=["--access-ttl", "3s", "--jwks-max-age", "4s"],
                 resource_args=["--revocation-poll", "1s", "--jwks-min-refresh", "1s"])
     first, report = run_drill(stack, "--warmup", "0.2s", "--settle", "0.2s")
     assert first.returncode == 0, first.stdout + first.stderr
