@@ -17,6 +17,15 @@ public final class CurlClient: Sendable {
 
     private let threadPool: NIOThreadPool
 
+    /// A client with a pool of its own, for a component that must not wait behind other
+    /// users of `shared` (a server fetching keys while the same process, say a test,
+    /// floods it through `shared`). The pool lives as long as the process.
+    public static func withOwnThreadPool(threads: Int) -> CurlClient {
+        let pool = NIOThreadPool(numberOfThreads: max(1, threads))
+        pool.start()
+        return CurlClient(threadPool: pool)
+    }
+
     public init(threadPool: NIOThreadPool = CurlClient.sharedThreadPool) {
         CurlGlobal.ensureInitialized()
         self.threadPool = threadPool

@@ -61,7 +61,7 @@ public final class JWKSCache: Service, Sendable {
     let policy = JWKSetPolicy()
     let state = Mutex(State())
 
-    public init(configuration: ResourceAPIConfiguration, client: CurlClient = .shared, metrics: ResourceAPIMetrics, logger: Logger) {
+    public init(configuration: ResourceAPIConfiguration, client: CurlClient = .resourceAPI, metrics: ResourceAPIMetrics, logger: Logger) {
         self.configuration = configuration
         self.client = client
         self.metrics = metrics
@@ -191,7 +191,8 @@ public final class JWKSCache: Service, Sendable {
                 try await self.refreshLoop()
             }
         } catch is CancellationError {
-            // Graceful shutdown.
+            // Graceful shutdown: let a fetch in flight end (its timeout bounds the wait).
+            await self.state.withLock { $0.inflight }?.value
         }
     }
 

@@ -19,7 +19,7 @@ public struct ResourceAPI: Sendable {
     public init(
         configuration: ResourceAPIConfiguration,
         logger: Logger,
-        client: CurlClient = .shared,
+        client: CurlClient = .resourceAPI,
         metrics: ResourceAPIMetrics = ResourceAPIMetrics()
     ) {
         self.configuration = configuration
@@ -129,6 +129,12 @@ public struct ResourceAPI: Sendable {
         headers[.cacheControl] = "no-store"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
     }
+}
+
+extension CurlClient {
+    /// The ResourceAPI's fetches (discovery, JWK Set, revocations) get threads of their own,
+    /// so requests made through `CurlClient.shared` in the same process never starve them.
+    public static let resourceAPI = CurlClient.withOwnThreadPool(threads: 4)
 }
 
 /// Builds the ResourceAPI application, for `resource-api serve` and for in-process tests

@@ -2,6 +2,7 @@ import CurlClient
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Testing
 
 /// Runs a Hummingbird app on 127.0.0.1 port 0 for the body of `test`, then stops it.
@@ -12,7 +13,7 @@ func withTestServer<T: Sendable>(
 ) async throws -> T? {
     let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
     var logger = Logger(label: "curl-test-server")
-    logger.logLevel = .warning
+    logger.logLevel = .critical
     let app = Application(
         router: router,
         configuration: .init(address: .hostname("127.0.0.1", port: 0)),
@@ -22,16 +23,26 @@ func withTestServer<T: Sendable>(
         },
         logger: logger
     )
+    // Stopped gracefully: cancelling a NIO server task while it accepts a connection
+    // traps (swift-nio#2637).
+    let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
     return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+        group.addTask { try await services.run() }
         var iterator = portStream.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            group.cancelAll()
+        let result: Result<T?, any Error>
+        if let port = await iterator.next(), port > 0 {
+            do {
+                result = .success(try await test("http://127.0.0.1:\(port)"))
+            } catch {
+                result = .failure(error)
+            }
+        } else {
             Issue.record("test server did not start")
-            return nil
+            result = .success(nil)
         }
-        defer { group.cancelAll() }
-        return try await test("http://127.0.0.1:\(port)")
+        await services.triggerGracefulShutdown()
+        try await group.waitForAll()
+        return try result.get()
     }
 }
 
