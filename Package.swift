@@ -123,6 +123,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AttackTests",
+            dependencies: [
+                "ResourceAPICore",
+                "IssuerCore",
+                "SharedJWT",
+                "CurlClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "IssuerCore",
