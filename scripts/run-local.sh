@@ -61,14 +61,18 @@ done
 
 # MARK: demo users (first run only; a second run finds them and changes nothing)
 
+# The user names, read once (no grep -q on a pipe: with pipefail an early exit reads as failure).
+user_names="$("$issuer_bin" users list "${issuer_common[@]}" | cut -f1)"
+has_user() { grep -qx "$1" <<<"$user_names"; }
+
 first_run=0
-if ! "$issuer_bin" users list "${issuer_common[@]}" 2>/dev/null | cut -f1 | grep -qx user1; then
+if ! has_user user1; then
     first_run=1
     printf '%s\n' password1 | "$issuer_bin" users add user1 --role user --password-stdin --if-missing "${issuer_common[@]}" >/dev/null
     log "added demo user user1 (password: password1, role user)"
 fi
 admin_notice=""
-if ! "$issuer_bin" users list "${issuer_common[@]}" | cut -f1 | grep -qx admin; then
+if ! has_user admin; then
     # The issuer generates the password and prints it exactly once; we pass it on once.
     added="$("$issuer_bin" users add admin --role admin "${issuer_common[@]}")"
     admin_password="${added##*: }"
