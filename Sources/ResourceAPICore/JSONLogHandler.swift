@@ -23,7 +23,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var members: [(key: String, value: JSONValue)] = [
-            ("ts", .string(Date().ISO8601Format(.iso8601.time(includingFractionalSeconds: true).year().month().day()))),
+            ("ts", .string(Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date()))),
             ("level", .string(event.level.rawValue)),
             ("label", .string(self.label)),
             ("message", .string("\(event.message)")),

@@ -187,6 +187,13 @@ public final class TokenVerifier: Sendable {
 
     private func check(_ token: Substring) async throws(BearerError) -> JWTClaims {
         guard let validator = self.keys.validator else {
+            // Before discovery the issuer is unknown, but a token that does not even parse
+            // is bad whatever the keys.
+            do {
+                _ = try JWS.parse(token)
+            } catch {
+                throw .invalidToken((error as? JWTError)?.description ?? "the token is malformed")
+            }
             throw .unavailable(retryAfter: self.retryAfter())
         }
         let digest = self.verified.map { _ in TokenDigest(token) }
