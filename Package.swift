@@ -141,6 +141,7 @@ let package = Package(
                 "SharedJWT",
                 "CurlClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
