@@ -111,11 +111,12 @@ public final class JWKSCache: Service, Sendable {
             state.lastTriggeredFetch = now
             return .wait(self.startFetch(&state))
         }
-        guard case .wait(let task) = step else {
-            if case .done(let lookup) = step { return lookup }
-            return .unknown
+        switch step {
+        case .done(let lookup):
+            return lookup
+        case .wait(let task):
+            await task.value
         }
-        await task.value
 
         let after = self.now
         let ttl = self.configuration.effectiveUnknownKidTTL.seconds

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 @testable import ResourceAPICore
 import SharedJWT
@@ -281,7 +282,12 @@ func withHarness(
         configuration.fetchTimeout = .seconds(3)
         configuration.clock = { clock.now() }
         configure(&configuration)
-        let api = ResourceAPI(configuration: configuration, logger: testLogger("resource-api"))
+        // Each ResourceAPI fetches on threads of its own, so one test's flood cannot slow
+        // another's key or revocation fetches.
+        let fetchPool = NIOThreadPool(numberOfThreads: 2)
+        fetchPool.start()
+        defer { fetchPool.shutdownGracefully { _ in } }
+        let api = ResourceAPI(configuration: configuration, logger: testLogger("resource-api"), client: CurlClient(threadPool: fetchPool))
         let issuerURL = configuration.issuerURL
         try await withServer({ api.makeApplication(onServerRunning: $0) }) { apiPort in
             let harness = Harness(
