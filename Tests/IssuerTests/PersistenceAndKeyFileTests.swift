@@ -118,4 +118,43 @@ struct PersistenceAndKeyFileTests {
             #expect(try decodeJWT(try string(fresh, "access_token")).header["kid"] as? String != kid)
         }
     }
+
+    @Test func scheduledRotationAndAutoRetireRunInTheServer() async throws {
+        let directory = try TempDirectory()
+        let clock = ManualClock()
+        var configuration = testConfiguration(directory, clock: clock)
+        configuration.rotateEvery = 100
+        configuration.keyReloadInterval = .milliseconds(30)
+        try await addUser(configuration, "user1", password: "password1", roles: ["user"])
+        let app = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        try await app.test(.router) { client in
+            let first = try decodeJWT(try string(try await client.login("user1", "password1"), "access_token")).header["kid"] as? String
+            let firstKid = try #require(first)
+            /// Polls the JWK Set until `condition` holds (the maintenance loop runs every 30 ms).
+            func waitForKeys(_ condition: ([String]) -> Bool) async throws -> [String] {
+                var kids: [String] = []
+                for _ in 0..<150 {
+                    let keys = try await client.get("/.well-known/jwks.json").jsonObject()["keys"] as? [[String: Any]] ?? []
+                    kids = keys.compactMap { $0["kid"] as? String }
+                    if condition(kids) { return kids }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return kids
+            }
+            clock.advance(100)
+            let rotated = try await waitForKeys { $0.count == 3 }
+            #expect(rotated.count == 3)
+            let second = try decodeJWT(try string(try await client.login("user1", "password1"), "access_token")).header["kid"] as? String
+            #expect(second != firstKid)
+            #expect(rotated.contains(firstKid))  // retiring, still published
+            // access-ttl (300) + jwks-max-age (60) after it stopped signing, it leaves the set.
+            clock.advance(359)
+            try await Task.sleep(for: .milliseconds(200))
+            let stillPublished = try await client.get("/.well-known/jwks.json").jsonObject()["keys"] as? [[String: Any]] ?? []
+            #expect(stillPublished.contains { $0["kid"] as? String == firstKid })
+            clock.advance(1)
+            let final = try await waitForKeys { !$0.contains(firstKid) }
+            #expect(!final.contains(firstKid))
+        }
+    }
 }
