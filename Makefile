@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: all deps build release test run bench clean fuzz fuzz-smoke
+.PHONY: all deps build release test run bench clean fuzz fuzz-smoke interop soak
 
 all: build
 
@@ -20,7 +20,19 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
 	SWIFT="$(SWIFT)" scripts/stack-tests.sh
+	$(MAKE) interop
 	$(MAKE) fuzz-smoke
+
+## Python suites against the real binaries (BIN_DIR, default the debug build): interop with
+## PyJWT/joserfc/authlib, OpenAPI + schemathesis, load and SIGKILL faults. Short budgets.
+interop: deps
+	SWIFT="$(SWIFT)" scripts/interop.sh
+
+## The same with long budgets: a minute per load run, ten kill/restart cycles, more examples.
+SOAK_SECONDS ?= 60
+soak: deps
+	$(SWIFT) build
+	LOAD_SECONDS=$(SOAK_SECONDS) KILL_CYCLES=10 SCHEMATHESIS_MAX_EXAMPLES=300 scripts/interop.sh
 
 FUZZ_SECONDS ?= 60
 

@@ -7,10 +7,7 @@ import shutil
 
 import pytest
 
-from stack import Issuer, ResourceAPI, temp_workdir
-
-USER = ("alice", "alice-password-1")
-ADMIN = ("root", "root-password-1")
+from interop_stack import ADMIN, USER, Issuer, ResourceAPI, temp_workdir
 
 
 @pytest.fixture(scope="session")

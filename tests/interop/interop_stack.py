@@ -25,6 +25,10 @@ import requests
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The session's demo accounts (conftest.py creates them through the issuer CLI).
+USER = ("alice", "alice-password-1")
+ADMIN = ("root", "root-password-1")
+
 
 def bin_dir() -> Path:
     explicit = os.environ.get("BIN_DIR")

@@ -13,8 +13,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from conftest import USER
-from stack import JWKSServer, ResourceAPI, b64url, b64url_decode, jwt_parts
+from interop_stack import USER, JWKSServer, ResourceAPI, b64url, b64url_decode, jwt_parts
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 

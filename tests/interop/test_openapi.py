@@ -17,7 +17,7 @@ import pytest
 import requests
 import yaml
 
-from stack import REPO, Issuer, ResourceAPI, temp_workdir
+from interop_stack import REPO, Issuer, ResourceAPI, temp_workdir
 
 DOCUMENTS = {
     "issuer": REPO / "openapi" / "issuer.yaml",
