@@ -156,6 +156,8 @@ public struct Serve: AsyncParsableCommand {
 
     public func run() async throws {
         let configuration = try options.resolveOrExit()
+        // SIGHUP means "reload keys", never "terminate", even before the handler is up.
+        signal(SIGHUP, SIG_IGN)
         let format = configuration.logFormat
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in

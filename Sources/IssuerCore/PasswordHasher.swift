@@ -2,7 +2,8 @@ import HummingbirdBcrypt
 import NIOPosix
 
 /// bcrypt for passwords and client secrets, run on the NIO thread pool so a slow hash
-/// never stalls an event loop or the cooperative pool.
+/// never stalls an event loop or the cooperative pool. The hash comparison inside
+/// bcrypt's checkpass is constant-time (timingsafe_bcmp).
 public struct PasswordHasher: Sendable {
     public let cost: UInt8
     /// Verified against when the user does not exist, so a miss costs as much as a

@@ -35,12 +35,4 @@ enum Secrets {
             return byte < 16 ? "0" + hex : hex
         }.joined()
     }
-
-    /// Compares without stopping at the first difference.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
-    }
 }

@@ -263,6 +263,15 @@ struct CLITests {
             log += String(decoding: chunk, as: UTF8.self)
         }
         #expect(log.contains("issuer listening"))
+        // SIGHUP reloads keys and keeps running.
+        kill(process.processIdentifier, SIGHUP)
+        while !log.contains("SIGHUP") && Date() < deadline {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        #expect(log.contains("SIGHUP: reloading keys"))
+        #expect(process.isRunning)
         process.terminate()  // SIGTERM
         process.waitUntilExit()
         #expect(process.terminationReason == .exit)
