@@ -15,6 +15,10 @@ enum Expected: Sendable, CustomStringConvertible {
     case invalidToken
     /// 403 `insufficient_scope` naming the scope.
     case insufficientScope(String)
+    /// 200 JSON claims from /api/me whose `sub` is exactly this.
+    case meJSON(subject: String)
+    /// Not a success and not a server error: the request must not get through unauthenticated.
+    case notServed
     /// Anything but a 5xx or a hang (a 4xx or a closed connection), e.g. for a 1 MiB header
     /// that the HTTP layer itself may refuse.
     case refusedWithoutServerError
@@ -26,6 +30,8 @@ enum Expected: Sendable, CustomStringConvertible {
         case .invalidRequest: "400 invalid_request"
         case .invalidToken: "401 invalid_token"
         case .insufficientScope: "403 insufficient_scope"
+        case .meJSON: "200 JSON claims"
+        case .notServed: "no 2xx, no 5xx"
         case .refusedWithoutServerError: "4xx or closed, no 5xx, no hang"
         }
     }
@@ -67,6 +73,7 @@ struct AttackCorpusTests {
                 for problem in Self.check(outcome, against: attack.expected) {
                     Issue.record("\(attack.name): \(problem)")
                 }
+                if case .refusedWithoutServerError = attack.expected { print("attack corpus: \(attack.name): \(outcome)") }
                 // The server keeps answering a valid token after every bad one.
                 let after = try await stack.greet(stack.validToken)
                 #expect(after.status == 200, "after \(attack.name): valid token got HTTP \(after.status)")
@@ -99,12 +106,77 @@ struct AttackCorpusTests {
         }
     }
 
+    /// Contract: "Request bodies over 64 KiB get 413" and "Every error body is JSON".
+    /// With Content-Length the ResourceAPI answers the JSON body; with a chunked body it
+    /// answered 413 with an empty body and no Content-Type (found by this test; see the
+    /// issue 7 note): BodyLimitMiddleware catches `HTTPError`, but Hummingbird's
+    /// `collectBody(upTo:)` throws `NIOTooManyBytesError`.
+    @Test("request bodies over 64 KiB get 413 with the JSON error body, with Content-Length or chunked", arguments: ["content-length", "chunked"])
+    func oversizedBody(framing: String) async throws {
+        try await AttackStack.run { stack in
+            let body = [UInt8](repeating: UInt8(ascii: "x"), count: 70_000)
+            let (headers, framed): ([[UInt8]], [UInt8]) = framing == "chunked"
+                ? ([Array("Transfer-Encoding: chunked".utf8)], RawHTTP.chunked(body))
+                : ([Array("Content-Length: \(body.count)".utf8)], body)
+            let outcome = await RawHTTP.send(
+                port: stack.apiPort, method: "GET", path: "/api/greet",
+                headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)] + headers, body: framed
+            )
+            let response = try #require(outcome.response, "\(framing): \(outcome)")
+            #expect(response.status == 413, "\(framing): HTTP \(response.status)")
+            #expect(response.header("Content-Type")?.hasPrefix("application/json") == true, "\(framing): Content-Type \(response.header("Content-Type") ?? "none")")
+            let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+            #expect(object?["error"] is String && object?["error_description"] is String, "\(framing): body \(response.text.prefix(200))")
+            #expect(try await stack.greet(stack.validToken).status == 200)
+        }
+    }
+
+    @Test("the checker flags wrong answers, so the corpus can fail")
+    func checkerCatchesWrongAnswers() async throws {
+        func response(_ status: Int, _ challenge: String?, _ body: String, type: String = "application/json") -> RawOutcome {
+            var headers: [(name: String, value: String)] = [("Content-Type", type)]
+            if let challenge { headers.append(("WWW-Authenticate", challenge)) }
+            return .response(RawResponse(status: status, headers: headers, body: Array(body.utf8)))
+        }
+        let good = response(401, #"Bearer realm="resource-api", error="invalid_token", error_description="x""#, #"{"error":"invalid_token","error_description":"x"}"#)
+        #expect(Self.check(good, against: .invalidToken).isEmpty)
+        let wrong: [(RawOutcome, Expected)] = [
+            (response(200, nil, "hi mallory!", type: "text/plain"), .invalidToken),
+            (response(401, #"Bearer realm="resource-api""#, #"{"error":"invalid_token","error_description":"x"}"#), .invalidToken),
+            (response(401, #"Bearer realm="resource-api", error="invalid_token", error_description="x""#, "not json"), .invalidToken),
+            (response(401, #"Bearer realm="resource-api", error="invalid_token", error_description="x""#, #"{"error":"invalid_request","error_description":"x"}"#), .invalidToken),
+            (good, .invalidRequest),
+            (good, .missing),
+            (good, .ok(subject: "alice")),
+            (response(500, nil, ""), .refusedWithoutServerError),
+            (.timedOut, .refusedWithoutServerError),
+            (response(200, nil, "hi!", type: "text/plain"), .notServed),
+            (response(403, #"Bearer realm="resource-api", error="insufficient_scope""#, #"{"error":"insufficient_scope","error_description":"x"}"#), .insufficientScope("admin")),
+        ]
+        for (outcome, expected) in wrong {
+            #expect(!Self.check(outcome, against: expected).isEmpty, "not flagged: \(outcome) as \(expected)")
+        }
+        // Live: a valid token is not mistaken for a refused one.
+        try await AttackStack.run { stack in
+            let outcome = await RawHTTP.get(port: stack.apiPort, path: "/api/greet", headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)])
+            #expect(Self.check(outcome, against: .ok(subject: AttackStack.username)).isEmpty)
+            #expect(!Self.check(outcome, against: .invalidToken).isEmpty)
+        }
+    }
+
     // MARK: Checking one answer
 
     static func check(_ outcome: RawOutcome, against expected: Expected) -> [String] {
         if case .refusedWithoutServerError = expected {
             switch outcome {
             case .response(let response) where (400..<500).contains(response.status): return []
+            case .closedWithoutResponse: return []
+            default: return ["expected \(expected), got \(outcome)"]
+            }
+        }
+        if case .notServed = expected {
+            switch outcome {
+            case .response(let response) where (300..<500).contains(response.status): return []
             case .closedWithoutResponse: return []
             default: return ["expected \(expected), got \(outcome)"]
             }
@@ -117,6 +189,14 @@ struct AttackCorpusTests {
             if response.status != 200 { problems.append("expected 200, got \(response.status) \(response.text)") }
             if response.status == 200 && response.text != "hi \(subject)!" { problems.append("body \(response.text)") }
             return problems
+        case .meJSON(let subject):
+            if response.status != 200 { problems.append("expected 200, got \(response.status) \(response.text)") }
+            let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+            if object?["sub"] as? String != subject { problems.append("/api/me is not JSON with sub \(subject): \(response.text.prefix(200))") }
+            if object?["admin"] != nil { problems.append("a member was injected into /api/me") }
+            return problems
+        case .notServed:
+            return []
         case .missing:
             if response.status != 401 { problems.append("expected 401, got \(response.status)") }
             if challenge != [#"Bearer realm="resource-api""#] { problems.append("WWW-Authenticate \(challenge)") }
@@ -308,6 +388,30 @@ struct AttackCorpusTests {
         cases.append(.init("two tokens after Bearer", bearer: "\(stack.validToken) \(stack.validToken)", .invalidRequest))
         cases.append(.init("comma-joined credentials", bearer: "\(stack.validToken), Bearer \(stack.validToken)", .invalidRequest))
         cases.append(.init("admin route with a user token", path: "/api/admin/greet", headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)], .insufficientScope("admin")))
+
+        // JSON edge cases a lenient parser gets wrong.
+        cases.append(.init("duplicate alg via a \\u escape", bearer: try forge.rs256(#"{"alg":"RS256","\u0061lg":"none","typ":"at+jwt","kid":"\#(stack.kid)"}"#, payload), .invalidToken))
+        cases.append(.init("duplicate exp via a \\u escape", bearer: try forge.rs256(header, String(payload.dropLast()) + #","\u0065xp":\#(now + 86_400 * 365)}"#), .invalidToken))
+        cases.append(.init("UTF-8 BOM before the payload", bearer: try forge.rs256(header, "\u{FEFF}" + payload), .invalidToken))
+        cases.append(.init("trailing comma in the payload", bearer: try forge.rs256(header, String(payload.dropLast()) + ",}"), .invalidToken))
+        cases.append(.init("exp with leading zeros", bearer: try forge.valid(["exp": "000\(now + 300)"]), .invalidToken))
+        cases.append(.init("exp NaN", bearer: try forge.valid(["exp": "NaN"]), .invalidToken))
+        cases.append(.init("payload followed by garbage", bearer: try forge.rs256(header, payload + "garbage"), .invalidToken))
+        cases.append(.init("two JSON objects as the payload", bearer: try forge.rs256(header, payload + payload), .invalidToken))
+        cases.append(.init("lone surrogate in sub", bearer: try forge.valid(["sub": #""\ud800""#]), .invalidToken))
+
+        // Requests that must never reach a handler without a token, however the path is spelled.
+        for path in ["/api/greet/", "/API/greet", "/api//greet", "//api/greet", "/api/./greet", "/api/x/../greet", "/api/%67reet", "/api/greet;x", "/api/greet%00", "/api/admin/greet/.."] {
+            cases.append(.init("no token, path \(path)", path: path, headerLines: [], .notServed))
+        }
+        cases.append(.init("no token, absolute-form target", path: "http://127.0.0.1:\(stack.apiPort)/api/greet", headerLines: [], .notServed))
+        cases.append(.init("no token, X-Original-URL to a public path", path: "/api/greet", headerLines: [Array("X-Original-URL: /healthz".utf8), Array("X-Rewrite-URL: /healthz".utf8)], .missing))
+        cases.append(.init("10 000 small headers, no hang", headerLines: (0..<10_000).map { Array("X-Filler-\($0): \($0)".utf8) }, .refusedWithoutServerError))
+
+        // What a handler echoes back stays well-formed.
+        let injected = #"x"},"admin":true,"y":{"z"#
+        cases.append(.init("/api/me with a sub that tries to inject JSON", path: "/api/me", headerLines: [Array("Authorization: Bearer \(try forge.valid(["sub": Forger.quote(injected)]))".utf8)], .meJSON(subject: injected)))
+        cases.append(.init("greet with a non-ASCII sub", bearer: try forge.valid(["sub": Forger.quote("ünïcødé ✓")]), .ok(subject: "ünïcødé ✓")))
 
         // Positives.
         cases.append(.init("lowercase bearer with a valid token", bearer: stack.validToken, scheme: "bearer", .ok(subject: AttackStack.username)))

@@ -54,13 +54,31 @@ struct RawResponse: Sendable {
 enum RawHTTP {
     /// `GET path` with the given header lines (without CRLF), `Connection: close`.
     static func get(port: Int, path: String, headerLines: [[UInt8]], timeout: Int = 10) async -> RawOutcome {
-        var request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n".utf8)
+        await self.send(port: port, method: "GET", path: path, headerLines: headerLines, body: [], timeout: timeout)
+    }
+
+    /// Any method, with `body` sent as given after the blank line (frame it yourself).
+    static func send(port: Int, method: String, path: String, headerLines: [[UInt8]], body: [UInt8], timeout: Int = 10) async -> RawOutcome {
+        var request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n".utf8)
         for line in headerLines {
             request += line
             request += Array("\r\n".utf8)
         }
         request += Array("\r\n".utf8)
+        request += body
         return await self.exchange(port: port, request: request, timeout: timeout)
+    }
+
+    /// `body` in HTTP/1.1 chunks of `chunkSize` bytes, with the final empty chunk.
+    static func chunked(_ body: [UInt8], chunkSize: Int = 8192) -> [UInt8] {
+        var framed: [UInt8] = []
+        var index = 0
+        while index < body.count {
+            let end = min(index + chunkSize, body.count)
+            framed += Array("\(String(end - index, radix: 16))\r\n".utf8) + body[index..<end] + Array("\r\n".utf8)
+            index = end
+        }
+        return framed + Array("0\r\n\r\n".utf8)
     }
 
     static func exchange(port: Int, request: [UInt8], timeout: Int) async -> RawOutcome {
@@ -90,7 +108,7 @@ enum RawHTTP {
         // The server may answer (and close) before it has read everything: stop sending then.
         var sent = 0
         while sent < request.count {
-            let count = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let count = request[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if count <= 0 { break }
             sent += count
         }

@@ -365,3 +365,35 @@ def test_sigkill_during_burst_loses_nothing(tmp_path):
     with sqlite3.connect(issuer.workdir / "data" / "issuer.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+# MARK: slow and abusive clients
+
+
+def test_slow_clients_do_not_stop_others(load_stack):
+    """Hundreds of connections that never finish their headers (or their body) must not
+    make either service stop answering a well-behaved client."""
+    import socket
+
+    issuer, api, _ = load_stack
+    token = issuer.login(*USERS[0])["access_token"]
+    held = []
+    try:
+        for base, partial in [
+            (api, b"GET /api/greet HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "),
+            (issuer, b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{\"user"),
+        ]:
+            for _ in range(150):
+                connection = socket.create_connection(("127.0.0.1", base.port), timeout=5)
+                connection.sendall(partial)
+                held.append(connection)
+        started = time.monotonic()
+        assert api.greet(token).status_code == 200
+        assert issuer.login(*USERS[1])["access_token"]
+        elapsed = time.monotonic() - started
+        print(f"\nSLOW CLIENTS: {len(held)} stalled connections held; a normal greet + login took {elapsed * 1000:.0f} ms")
+        assert elapsed < 3.0
+    finally:
+        for connection in held:
+            connection.close()
+    assert api.greet(token).status_code == 200
