@@ -29,6 +29,20 @@ def script_env(home: Path, issuer_port: int, resource_port: int, **extra) -> dic
     return env
 
 
+def start_script(env: dict, cwd) -> subprocess.Popen:
+    # Its own process group, so a failing test can kill the script and both services at once.
+    return subprocess.Popen([str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                            start_new_session=True)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
 def read_until(process: subprocess.Popen, marker: str, timeout: float = 90.0) -> str:
     """Standard output up to and including the line `marker` (fails if the script dies first)."""
     lines = []
@@ -42,7 +56,7 @@ def read_until(process: subprocess.Popen, marker: str, timeout: float = 90.0) ->
         lines.append(line)
         if line.strip() == marker:
             return "".join(lines)
-    process.kill()
+    kill_group(process)
     raise AssertionError(
         f"run-local.sh did not print {marker!r} (exit {process.poll()}):\n{''.join(lines)}\n{process.stderr.read()}"
     )
@@ -57,7 +71,7 @@ def session_of(output: str) -> str:
 def test_run_local_session_then_sigterm_then_second_run(binaries, tmp_path):
     issuer_port, resource_port = free_port(), free_port()
     env = script_env(tmp_path, issuer_port, resource_port)
-    process = subprocess.Popen([str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    process = start_script(env, tmp_path)
     try:
         output = read_until(process, SESSION_END)
 
@@ -91,16 +105,14 @@ def test_run_local_session_then_sigterm_then_second_run(binaries, tmp_path):
         try:
             code = process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            kill_group(process)
             raise AssertionError("run-local.sh did not stop within 15 s of SIGTERM")
         stderr = process.stderr.read()
         assert code == 0, f"exit {code}:\n{stderr}"
         assert "stopped cleanly" in stderr, stderr
         assert port_closed(issuer_port) and port_closed(resource_port), "a service still listens after the script ended"
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill_group(process)  # stragglers only: after a clean stop the group is empty
 
     keys_before = sorted(p.name for p in (tmp_path / "keys").glob("*.pem"))
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "data" / "logs").glob("*.log"))
@@ -137,8 +149,7 @@ def test_ctrl_c_to_the_whole_process_group_stops_both_cleanly(binaries, tmp_path
     """A terminal's Ctrl-C sends SIGINT to the script and both services at once."""
     issuer_port, resource_port = free_port(), free_port()
     env = script_env(tmp_path, issuer_port, resource_port)
-    process = subprocess.Popen([str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               cwd=tmp_path, start_new_session=True)
+    process = start_script(env, tmp_path)
     try:
         read_until(process, SESSION_END)
         os.killpg(process.pid, signal.SIGINT)
@@ -148,6 +159,4 @@ def test_ctrl_c_to_the_whole_process_group_stops_both_cleanly(binaries, tmp_path
         assert "stopped cleanly" in stderr, stderr
         assert port_closed(issuer_port) and port_closed(resource_port)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill_group(process)
