@@ -16,19 +16,32 @@ public final class CurlClient: Sendable {
     public static let shared = CurlClient()
 
     private let threadPool: NIOThreadPool
+    private let ownsThreadPool: Bool
 
     /// A client with a pool of its own, for a component that must not wait behind other
     /// users of `shared` (a server fetching keys while the same process, say a test,
-    /// floods it through `shared`). The pool lives as long as the process.
+    /// floods it through `shared`). Call `shutdown()` when done with it.
     public static func withOwnThreadPool(threads: Int) -> CurlClient {
         let pool = NIOThreadPool(numberOfThreads: max(1, threads))
         pool.start()
-        return CurlClient(threadPool: pool)
+        return CurlClient(threadPool: pool, ownsThreadPool: true)
     }
 
-    public init(threadPool: NIOThreadPool = CurlClient.sharedThreadPool) {
+    public convenience init(threadPool: NIOThreadPool = CurlClient.sharedThreadPool) {
+        self.init(threadPool: threadPool, ownsThreadPool: false)
+    }
+
+    private init(threadPool: NIOThreadPool, ownsThreadPool: Bool) {
         CurlGlobal.ensureInitialized()
         self.threadPool = threadPool
+        self.ownsThreadPool = ownsThreadPool
+    }
+
+    /// Stops the client's own pool once transfers in progress end (their timeouts bound
+    /// the wait). Does nothing for a client on a pool it was given.
+    public func shutdown() async {
+        guard self.ownsThreadPool else { return }
+        try? await self.threadPool.shutdownGracefully()
     }
 
     /// GET `url`. A non-2xx status is a response, not an error.

@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import SharedJWT
 
 /// Request context carrying the verified claims to handlers.
@@ -102,6 +103,9 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
             // Unknown length: read it here, within the limit.
             do {
                 _ = try await request.collectBody(upTo: self.maxBytes)
+            } catch is NIOTooManyBytesError {
+                // What `collectBody(upTo:)` throws past the limit.
+                throw APIError.tooLarge(self.maxBytes)
             } catch let error as HTTPError where error.status == .contentTooLarge {
                 throw APIError.tooLarge(self.maxBytes)
             }

@@ -61,7 +61,7 @@ public final class JWKSCache: Service, Sendable {
     let policy = JWKSetPolicy()
     let state = Mutex(State())
 
-    public init(configuration: ResourceAPIConfiguration, client: CurlClient = .resourceAPI, metrics: ResourceAPIMetrics, logger: Logger) {
+    public init(configuration: ResourceAPIConfiguration, client: CurlClient, metrics: ResourceAPIMetrics, logger: Logger) {
         self.configuration = configuration
         self.client = client
         self.metrics = metrics

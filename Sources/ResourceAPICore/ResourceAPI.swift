@@ -15,16 +15,29 @@ public struct ResourceAPI: Sendable {
     public let revocations: RevocationList
     public let poller: RevocationPoller
     public let verifier: TokenVerifier
+    /// Set when this instance made its own client: stopped with the application.
+    let ownedClient: CurlClient?
 
+    /// `client`: where discovery, JWK Set and revocation fetches run. By default each
+    /// instance gets a client with two threads of its own, so nothing else in the process
+    /// (tests, a drill, another instance) can hold up its key fetches.
     public init(
         configuration: ResourceAPIConfiguration,
         logger: Logger,
-        client: CurlClient = .resourceAPI,
+        client given: CurlClient? = nil,
         metrics: ResourceAPIMetrics = ResourceAPIMetrics()
     ) {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
+        let client: CurlClient
+        if let given {
+            client = given
+            self.ownedClient = nil
+        } else {
+            client = CurlClient.withOwnThreadPool(threads: 2)
+            self.ownedClient = client
+        }
         self.keys = JWKSCache(configuration: configuration, client: client, metrics: metrics, logger: logger)
         self.revocations = RevocationList(leeway: Int64(configuration.leeway.seconds))
         self.poller = RevocationPoller(
@@ -89,7 +102,9 @@ public struct ResourceAPI: Sendable {
         Application(
             router: self.makeRouter(),
             configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port)),
-            services: [self.keys, self.poller],
+            // ServiceGroup stops services in reverse order: the client's threads go last,
+            // after the cache and the poller have finished their fetches.
+            services: [ClientShutdownService(client: self.ownedClient), self.keys, self.poller],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: self.logger
         )
@@ -131,10 +146,14 @@ public struct ResourceAPI: Sendable {
     }
 }
 
-extension CurlClient {
-    /// The ResourceAPI's fetches (discovery, JWK Set, revocations) get threads of their own,
-    /// so requests made through `CurlClient.shared` in the same process never starve them.
-    public static let resourceAPI = CurlClient.withOwnThreadPool(threads: 4)
+/// Waits for shutdown, then stops the ResourceAPI's own curl threads.
+struct ClientShutdownService: Service {
+    let client: CurlClient?
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await self.client?.shutdown()
+    }
 }
 
 /// Builds the ResourceAPI application, for `resource-api serve` and for in-process tests

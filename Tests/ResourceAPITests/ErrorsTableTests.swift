@@ -296,6 +296,16 @@ import Testing
             let body = [UInt8](repeating: UInt8(ascii: "x"), count: 70_000)
             let response = try await harness.client.post(harness.apiURL + "/api/greet", headers: [("Content-Type", "text/plain")], body: body)
             #expect(response.status == 413)
+            #expect(response.json?["error"]?.stringValue == "invalid_request")
+            // Without Content-Length (chunked), the body is read up to the limit and refused the same way.
+            let chunked = try await harness.client.post(
+                harness.apiURL + "/api/greet",
+                headers: [("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")],
+                body: body
+            )
+            #expect(chunked.status == 413)
+            #expect(chunked.headers["content-type"] == "application/json")
+            #expect(chunked.json?["error"]?.stringValue == "invalid_request")
             let small = try await harness.client.post(harness.apiURL + "/healthz", body: Array("{}".utf8))
             #expect(small.status != 413)
             #expect(try await harness.get("/api/greet", token: harness.tokens.token()).status == 200)

@@ -3,7 +3,6 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import NIOPosix
 import ServiceLifecycle
 @testable import ResourceAPICore
 import SharedJWT
@@ -282,12 +281,9 @@ func withHarness(
         configuration.fetchTimeout = .seconds(3)
         configuration.clock = { clock.now() }
         configure(&configuration)
-        // Each ResourceAPI fetches on threads of its own, so one test's flood cannot slow
-        // another's key or revocation fetches.
-        let fetchPool = NIOThreadPool(numberOfThreads: 2)
-        fetchPool.start()
-        defer { fetchPool.shutdownGracefully { _ in } }
-        let api = ResourceAPI(configuration: configuration, logger: testLogger("resource-api"), client: CurlClient(threadPool: fetchPool))
+        // Each ResourceAPI fetches on two threads of its own (stopped with it), so one
+        // test's flood cannot slow another's key or revocation fetches.
+        let api = ResourceAPI(configuration: configuration, logger: testLogger("resource-api"))
         let issuerURL = configuration.issuerURL
         try await withServer({ api.makeApplication(onServerRunning: $0) }) { apiPort in
             let harness = Harness(
