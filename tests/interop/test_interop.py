@@ -279,3 +279,55 @@ def test_issuer_token_accepted_by_resource_api_and_lowercase_scheme(issuer, api)
     assert api.greet(token, scheme="bearer").status_code == 200
     ready = requests.get(api.url + "/readyz", timeout=5).json()
     assert jwt_parts(token)[0]["kid"] in ready["kids"]
+
+
+def test_new_key_in_foreign_jwks_is_fetched_on_unknown_kid(foreign):
+    """A key the JWKS server starts publishing later: the first token naming its kid makes
+    the ResourceAPI fetch the set again (unknown kid, at most once per jwks-min-refresh)."""
+    key, kid, issuer, api, server = foreign
+    second = RSAKey.generate_key(2048, private=True)
+    second_kid = second.thumbprint()
+    public = second.as_dict(private=False)
+    public.update({"kid": second_kid, "use": "sig", "alg": "RS256"})
+    token = mint(second, second_kid, issuer)
+    time.sleep(1.1)  # past jwks-min-refresh (1s) since any earlier fetch
+    assert api.greet(token).status_code == 401  # not published yet
+    server.jwks = {"keys": server.jwks["keys"] + [public]}
+    deadline = time.monotonic() + 5
+    status = None
+    while time.monotonic() < deadline:
+        status = api.greet(token).status_code
+        if status == 200:
+            break
+        time.sleep(0.25)
+    assert status == 200
+    assert api.greet(mint(key, kid, issuer)).status_code == 200  # the first key still works
+
+
+def test_rotation_seen_by_pyjwt_and_resource_api(issuer, api):
+    """`issuer keys rotate --force` on the running Issuer (picked up within 5 s): new tokens
+    carry the new kid, PyJWKClient refetches for it, and the ResourceAPI accepts them."""
+    metadata, jwks_before = discover(issuer)
+    old_token = issuer.login(*USER)["access_token"]
+    old_kid = jwt_parts(old_token)[0]["kid"]
+    issuer.cli("keys", "rotate", "--force")
+    issuer.process.send_signal(__import__("signal").SIGHUP)
+    deadline = time.monotonic() + 8
+    new_token = old_token
+    while time.monotonic() < deadline:
+        new_token = issuer.login(*USER)["access_token"]
+        if jwt_parts(new_token)[0]["kid"] != old_kid:
+            break
+        time.sleep(0.25)
+    new_kid = jwt_parts(new_token)[0]["kid"]
+    assert new_kid != old_kid
+    client = pyjwt.PyJWKClient(metadata["jwks_uri"], cache_keys=False)
+    for token in (old_token, new_token):
+        key = client.get_signing_key_from_jwt(token).key
+        pyjwt.decode(token, key, algorithms=["RS256"], audience="resource-api", issuer=metadata["issuer"])
+        assert api.greet(token).status_code == 200
+    _, jwks_after = discover(issuer)
+    assert old_kid in {k["kid"] for k in jwks_after["keys"]}  # retiring, still published
+    for key in jwks_after["keys"]:
+        assert RSAKey.import_key(key).thumbprint() == key["kid"]
+        assert not PRIVATE_MEMBERS & key.keys()
