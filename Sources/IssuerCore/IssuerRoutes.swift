@@ -108,7 +108,7 @@ struct IssuerRoutes: Sendable {
             let (response, _) = try await rotate(refreshToken, context: context)
             return tokenResponse(response)
         case "client_credentials":
-            let client = try await authenticateClient(request, fields: fields)
+            let client = try await authenticateClient(request, fields: fields, address: context.remoteAddress)
             let scope = try grantedScope(requested: try fields.optional("scope"), allowed: client.scopes)
             let response = try tokens.clientToken(clientID: client.id, scope: scope)
             metrics.tokensIssued("client_credentials")
@@ -120,7 +120,8 @@ struct IssuerRoutes: Sendable {
     }
 
     /// HTTP Basic client authentication (RFC 6749 §2.3.1: form-encoded id and secret).
-    func authenticateClient(_ request: Request, fields: BodyFields) async throws -> ClientRecord {
+    /// Failed client authentications count against the same limits as failed logins.
+    func authenticateClient(_ request: Request, fields: BodyFields, address: String) async throws -> ClientRecord {
         guard let header = request.headers[.authorization] else {
             throw OAuthError.invalidClient("client authentication required (HTTP Basic)")
         }
@@ -138,8 +139,20 @@ struct IssuerRoutes: Sendable {
         if let bodyID = fields["client_id"], bodyID != id {
             throw OAuthError.invalidRequest("client_id does not match the authenticated client")
         }
+        let now = clock()
+        let limitKey = "\u{0}client:" + id  // cannot collide with a user name (no control characters)
+        let wait = [userLimiter.retryAfter(key: limitKey, now: now), addressLimiter.retryAfter(key: address, now: now)].compactMap { $0 }.max()
+        if let wait {
+            metrics.rateLimited.increment()
+            throw OAuthError(
+                .tooManyRequests, "too_many_requests", "too many failed client authentications; retry in \(wait)s",
+                headers: [.retryAfter: String(wait)]
+            )
+        }
         let client = try await store.client(id: id)
         guard try await hasher.verify(secret, hash: client?.secretHash), let client else {
+            userLimiter.recordFailure(key: limitKey, now: now)
+            addressLimiter.recordFailure(key: address, now: now)
             throw OAuthError.invalidClient("client authentication failed")
         }
         return client

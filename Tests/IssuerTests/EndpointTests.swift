@@ -207,6 +207,10 @@ struct EndpointTests {
             #expect(try response.oauthError() == "invalid_client")
             response = try await client.postForm("/token", "grant_type=client_credentials", headers: [.authorization: "Basic %%%"])
             #expect(try response.oauthError() == "invalid_client")
+            // Guessing secrets is rate limited like guessing passwords (5 per client).
+            for _ in 0..<4 { _ = try await client.postForm("/token", "grant_type=client_credentials", headers: wrong) }
+            response = try await client.postForm("/token", "grant_type=client_credentials", headers: basic)
+            #expect(response.status == .tooManyRequests)
         }
     }
 
