@@ -37,24 +37,44 @@ struct IssuerRoutes: Sendable {
     var clock: @Sendable () -> Double { configuration.clock }
 
     func register(on router: Router<IssuerRequestContext>) {
-        router.post("/login") { request, context in try await login(request, context) }
-        router.post("/token") { request, context in try await token(request, context) }
-        router.post("/refresh") { request, context in try await refresh(request, context) }
-        router.post("/logout") { request, context in try await logout(request, context) }
-        router.post("/revoke") { request, context in try await revoke(request, context) }
-        router.get("/.well-known/jwks.json") { request, _ in jwks(request) }
-        router.get("/.well-known/openid-configuration") { _, _ in discovery() }
-        router.get("/.well-known/oauth-authorization-server") { _, _ in discovery() }
-        router.get("/revocations") { request, _ in try await revocations(request) }
-        router.get("/admin/keys") { request, _ in try await adminKeys(request) }
-        router.post("/admin/keys/rotate") { request, _ in try await adminRotate(request) }
-        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
-        router.get("/readyz") { _, _ in await readiness() }
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: renderMetrics()))
-            )
+        let post: [(String, @Sendable (Request, IssuerRequestContext) async throws -> Response)] = [
+            ("/login", login),
+            ("/token", token),
+            ("/refresh", refresh),
+            ("/logout", logout),
+            ("/revoke", revoke),
+            ("/admin/keys/rotate", { request, _ in try await adminRotate(request) }),
+        ]
+        let get: [(String, @Sendable (Request, IssuerRequestContext) async throws -> Response)] = [
+            ("/.well-known/jwks.json", { request, _ in jwks(request) }),
+            ("/.well-known/openid-configuration", { _, _ in discovery() }),
+            ("/.well-known/oauth-authorization-server", { _, _ in discovery() }),
+            ("/revocations", { request, _ in try await revocations(request) }),
+            ("/admin/keys", { request, _ in try await adminKeys(request) }),
+            ("/healthz", { _, _ in JSONResponse.make(["status": "ok"]) }),
+            ("/readyz", { _, _ in await readiness() }),
+            ("/metrics", { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: renderMetrics()))
+                )
+            }),
+        ]
+        for (path, handler) in post { router.post(RouterPath(path), use: handler) }
+        for (path, handler) in get { router.get(RouterPath(path), use: handler) }
+        // A known path with the wrong method: 405 with Allow, not a misleading 404.
+        let others: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch]
+        for (paths, allowed) in [(post.map(\.0), HTTPRequest.Method.post), (get.map(\.0), .get)] {
+            for path in paths {
+                for method in others where method != allowed {
+                    router.on(RouterPath(path), method: method) { _, _ -> Response in
+                        throw OAuthError(
+                            .methodNotAllowed, "invalid_request", "\(path) accepts \(allowed.rawValue) only",
+                            headers: [.allow: allowed.rawValue]
+                        )
+                    }
+                }
+            }
         }
     }
 

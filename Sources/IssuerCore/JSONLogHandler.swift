@@ -8,11 +8,18 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
+    private let write: @Sendable (Data) -> Void
 
-    private static let output = Mutex<Void>(())
+    private static let stderrLock = Mutex<Void>(())
 
-    public init(label: String) {
+    /// `write` receives each line (with its newline); stderr by default.
+    public init(label: String, write: @escaping @Sendable (Data) -> Void = JSONLogHandler.writeToStandardError) {
         self.label = label
+        self.write = write
+    }
+
+    public static let writeToStandardError: @Sendable (Data) -> Void = { data in
+        stderrLock.withLock { _ in FileHandle.standardError.write(data) }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -35,7 +42,7 @@ public struct JSONLogHandler: LogHandler {
         }
         guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         data.append(0x0A)
-        Self.output.withLock { _ in FileHandle.standardError.write(data) }
+        write(data)
     }
 
     private static func plain(_ value: Logger.MetadataValue) -> Any {

@@ -224,7 +224,9 @@ public final class SQLiteIssuerStore: IssuerStore {
 
     public func revokeAccessToken(jti: String, expiresAt: Int64) async throws {
         try await pool.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO revocations (jti, expires_at) VALUES (?, ?)", arguments: [jti, expiresAt])
+            // Check first: INSERT OR IGNORE would still spend a sequence number.
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM revocations WHERE jti = ?", arguments: [jti]) == nil else { return }
+            try db.execute(sql: "INSERT INTO revocations (jti, expires_at) VALUES (?, ?)", arguments: [jti, expiresAt])
         }
     }
 
