@@ -110,10 +110,9 @@ struct AttackCorpusTests {
     }
 
     /// Contract: "Request bodies over 64 KiB get 413" and "Every error body is JSON".
-    /// With Content-Length the ResourceAPI answers the JSON body; with a chunked body it
-    /// answered 413 with an empty body and no Content-Type (found by this test; see the
-    /// issue 7 note): BodyLimitMiddleware catches `HTTPError`, but Hummingbird's
-    /// `collectBody(upTo:)` throws `NIOTooManyBytesError`.
+    /// With a chunked body the ResourceAPI once answered 413 with an empty body and no
+    /// Content-Type (found by this test, fixed in 89fcc13): BodyLimitMiddleware caught
+    /// `HTTPError`, but Hummingbird's `collectBody(upTo:)` throws `NIOTooManyBytesError`.
     @Test("request bodies over 64 KiB get 413 with the JSON error body, with Content-Length or chunked", arguments: ["content-length", "chunked"])
     func oversizedBody(framing: String) async throws {
         try await AttackStack.run { stack in
@@ -159,6 +158,12 @@ struct AttackCorpusTests {
         for (outcome, expected) in wrong {
             #expect(!Self.check(outcome, against: expected).isEmpty, "not flagged: \(outcome) as \(expected)")
         }
+        // The jku/x5u listener does notice a connection.
+        let recorder = try ConnectionRecorder()
+        defer { recorder.stop() }
+        _ = await RawHTTP.get(port: recorder.port, path: "/jwks.json", headerLines: [], timeout: 2)
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(recorder.connections == 1)
         // Live: a valid token is not mistaken for a refused one.
         try await AttackStack.run { stack in
             let outcome = await RawHTTP.get(port: stack.apiPort, path: "/api/greet", headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)])
