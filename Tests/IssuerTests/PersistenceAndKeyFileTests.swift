@@ -105,7 +105,7 @@ struct PersistenceAndKeyFileTests {
             // What `issuer keys retire KID` does, from another "process".
             let directoryHandle = KeyDirectory(path: keysPath, keyBits: 2048)
             let now = clock.now
-            try directoryHandle.update { lifecycle, makeKey in
+            _ = try directoryHandle.update { lifecycle, makeKey in
                 try lifecycle.retire(kid: kid, freshNextKID: try makeKey(), now: now)
             }
             // Requests re-check keys/ when their view is over 250 ms old.
@@ -155,6 +155,36 @@ struct PersistenceAndKeyFileTests {
             clock.advance(1)
             let final = try await waitForKeys { !$0.contains(firstKid) }
             #expect(!final.contains(firstKid))
+        }
+    }
+
+    @Test func replicasSharingKeysAgree() async throws {
+        let directory = try TempDirectory()
+        let clock = ManualClock()
+        let configuration = testConfiguration(directory, clock: clock)
+        try await addUser(configuration, "boss", password: "bosspass", roles: ["admin"])
+        let first = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        let second = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        try await first.test(.router) { one in
+            try await second.test(.router) { two in
+                let etag = try await one.get("/.well-known/jwks.json").headers[.eTag]
+                #expect(etag != nil)
+                #expect(try await two.get("/.well-known/jwks.json").headers[.eTag] == etag)
+                // A token from one replica is good for the other (same keys, same store).
+                let admin = try await one.login("boss", "bosspass")
+                let access = try string(admin, "access_token")
+                #expect(try await two.get("/admin/keys", headers: bearer(access)).status == .ok)
+                // A rotation through one replica reaches the other within 250 ms.
+                let rotated = try await one.execute(uri: "/admin/keys/rotate?force=true", method: .post, headers: bearer(access))
+                #expect(rotated.status == .ok)
+                try await Task.sleep(for: .milliseconds(300))
+                let newTag = try await one.get("/.well-known/jwks.json").headers[.eTag]
+                #expect(newTag != etag)
+                #expect(try await two.get("/.well-known/jwks.json").headers[.eTag] == newTag)
+                // Logout through one: the other refuses the token too.
+                #expect(try await two.execute(uri: "/logout", method: .post, headers: bearer(access)).status == .noContent)
+                #expect(try await one.get("/admin/keys", headers: bearer(access)).status == .unauthorized)
+            }
         }
     }
 }
