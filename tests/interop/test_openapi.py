@@ -37,8 +37,14 @@ def registered(name: str) -> set[tuple[str, str]]:
     routes = set()
     if name == "issuer":
         source = (REPO / "Sources" / "IssuerCore" / "IssuerRoutes.swift").read_text()
+        # Direct registrations: router.post("/login") { ... }
         for method, path in re.findall(r'router\.(get|post|put|delete|patch)\("([^"]+)"', source):
             routes.add((method.upper(), path))
+        # Tables: let post: [(String, Handler)] = [("/login", login), ...], registered in a loop.
+        for method, block in re.findall(r'let (get|post|put|delete|patch)\s*:[^\n]*=\s*\[(.*?)\n\s*\]\n', source, re.S):
+            if re.search(rf'in {method} {{ router\.{method}\(', source):
+                for path in re.findall(r'\(\s*"(/[^"]*)"\s*,', block):
+                    routes.add((method.upper(), path))
     else:
         source = (REPO / "Sources" / "ResourceAPICore" / "ResourceAPI.swift").read_text()
         groups = dict(re.findall(r'let (\w+) = router\.group\("([^"]+)"\)', source))
@@ -81,6 +87,13 @@ def test_documented_operations_exist_live_and_others_do_not(schema_stack, name):
         r = requests.request(method, base + path, timeout=10)
         assert r.status_code not in (404, 405), f"{method} {path}: {r.status_code}"
         assert r.status_code < 500, f"{method} {path}: {r.status_code}"
+    # Methods the document does not list on a documented path are not served.
+    operations = documented(name)
+    for path in sorted({path for _, path in operations}):
+        for method in ("GET", "POST", "PUT", "DELETE"):
+            if (method, path) not in operations:
+                r = requests.request(method, base + path, timeout=10)
+                assert r.status_code in (404, 405), f"undocumented {method} {path}: {r.status_code}"
     for path in ["/nope", "/api/nope", "/.well-known/nope", "/admin/nope"]:
         assert requests.get(base + path, timeout=10).status_code == 404, path
     assert requests.delete(base + "/healthz", timeout=10).status_code in (404, 405)
