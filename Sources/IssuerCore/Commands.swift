@@ -180,6 +180,9 @@ public struct Serve: AsyncParsableCommand {
         } catch let error as KeyDirectoryError {
             CLIOutput.error("issuer: \(error.description)")
             throw ExitCode(2)
+        } catch let error as ConfigurationError {
+            CLIOutput.error("issuer: \(error.description)")
+            throw ExitCode(2)
         }
         // runService traps SIGTERM and SIGINT: stop accepting, finish in-flight requests, exit 0.
         try await app.runService()

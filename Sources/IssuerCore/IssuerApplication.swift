@@ -21,7 +21,12 @@ public func makeIssuerApplication(
     handleSIGHUP: Bool = false,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> IssuerApplication {
-    let store = try SQLiteIssuerStore(path: configuration.databasePath)
+    let store: SQLiteIssuerStore
+    do {
+        store = try SQLiteIssuerStore(path: configuration.databasePath)
+    } catch {
+        throw ConfigurationError(option: "--data", problem: "cannot open \(configuration.databasePath): \(error)")
+    }
     let keyRing = KeyRing(
         directory: KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits),
         policy: configuration.lifecyclePolicy, clock: configuration.clock, logger: logger

@@ -125,8 +125,14 @@ struct IssuerRoutes: Sendable {
         switch grantType {
         case "refresh_token":
             let refreshToken = try fields.required("refresh_token")
-            let (response, _) = try await rotate(refreshToken, context: context)
-            return tokenResponse(response)
+            do {
+                let (response, _) = try await rotate(refreshToken, context: context)
+                return tokenResponse(response)
+            } catch var error as OAuthError where error.error == "invalid_grant" {
+                // RFC 6749 §5.2: on /token, invalid_grant is a 400 (only /refresh answers 401).
+                error.status = .badRequest
+                throw error
+            }
         case "client_credentials":
             let client = try await authenticateClient(request, fields: fields, address: context.remoteAddress)
             let scope = try grantedScope(requested: try fields.optional("scope"), allowed: client.scopes)

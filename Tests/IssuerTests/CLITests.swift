@@ -135,6 +135,10 @@ struct ConfigurationTests {
         #expect(result.status == 2)
         #expect(result.stderr.split(separator: "\n").first?.contains("--key-bits") == true)
         #expect(!result.stderr.contains("Fatal error"))
+        let directory = try TempDirectory()
+        result = try runBinary(["serve", "--port", "0", "--keys-dir", directory.keys, "--data", "/dev/null/issuer.sqlite"])
+        #expect(result.status == 2)
+        #expect(result.stderr.split(separator: "\n").first?.contains("--data") == true)
     }
 }
 

@@ -226,7 +226,7 @@ struct EndpointTests {
             #expect(response.status == .badRequest)
             #expect(try response.oauthError() == "invalid_request")
             response = try await client.postForm("/token", "grant_type=refresh_token&refresh_token=unknown")
-            #expect(response.status == .unauthorized)
+            #expect(response.status == .badRequest)  // RFC 6749 §5.2
             #expect(try response.oauthError() == "invalid_grant")
             response = try await client.postForm("/token", "grant_type=refresh_token&grant_type=client_credentials")
             #expect(try response.oauthError() == "invalid_request")
