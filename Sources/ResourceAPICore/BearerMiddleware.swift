@@ -74,19 +74,27 @@ struct BearerMiddleware: RouterMiddleware {
 
     /// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
     static func isB64Token(_ token: Substring) -> Bool {
-        var seenPadding = false
-        for byte in token.utf8 {
-            switch byte {
-            case UInt8(ascii: "="):
-                seenPadding = true
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"):
-                if seenPadding { return false }
-            default:
-                return false
-            }
+        // On the hot path: scan contiguous UTF-8 with a table rather than via Character.
+        if let result = token.utf8.withContiguousStorageIfAvailable(Self.isB64Token) { return result }
+        return Array(token.utf8).withUnsafeBufferPointer(Self.isB64Token)
+    }
+
+    private static func isB64Token(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = bytes.first, first != UInt8(ascii: "=") else { return false }
+        var index = 0
+        while index < bytes.count, Self.b64TokenBytes[Int(bytes[index])] { index += 1 }
+        while index < bytes.count, bytes[index] == UInt8(ascii: "=") { index += 1 }
+        return index == bytes.count
+    }
+
+    private static let b64TokenBytes: [Bool] = (0..<256).map { value in
+        switch UInt8(value) {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+            true
+        default:
+            false
         }
-        return token.utf8.first != UInt8(ascii: "=")
     }
 }
 

@@ -78,7 +78,8 @@ struct TokenDigest: Hashable, Sendable {
     var words: (UInt64, UInt64, UInt64, UInt64)
 
     init(_ token: some StringProtocol) {
-        let hash = SHA256Digest.hash(Array(token.utf8))
+        // Hash the UTF-8 in place when it is contiguous (it is for tokens from headers).
+        let hash = token.utf8.withContiguousStorageIfAvailable { SHA256Digest.hash($0) } ?? SHA256Digest.hash(Array(token.utf8))
         func word(_ index: Int) -> UInt64 {
             var value: UInt64 = 0
             for byte in hash[(index * 8)..<(index * 8 + 8)] { value = value << 8 | UInt64(byte) }
