@@ -215,3 +215,23 @@ extension HTTPField.Name {
     static let retryAfter = Self("Retry-After")!
     static let pragma = Self("Pragma")!
 }
+
+/// One debug line per request: method, path without the query (a misused query string
+/// could carry a token), status and duration.
+struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        context.logger.debug(
+            "request",
+            metadata: [
+                "method": .string(request.method.rawValue),
+                "path": .string(request.uri.path),
+                "status": .stringConvertible(response.status.code),
+                "ms": .string(String(format: "%.1f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)),
+            ]
+        )
+        return response
+    }
+}

@@ -47,9 +47,9 @@ public func makeIssuerApplication(
         renderMetrics: { metricsRegistry.emitToString() }
     )
     let router = Router(context: IssuerRequestContext.self)
-    router.add(middleware: JSONErrorMiddleware())
+    router.add(middleware: RequestLogMiddleware())
     router.add(middleware: MetricsMiddleware())
-    router.add(middleware: LogRequestsMiddleware(.debug, includeHeaders: .none))
+    router.add(middleware: JSONErrorMiddleware())
     routes.register(on: router)
 
     let maintenance = IssuerMaintenanceService(
