@@ -133,6 +133,28 @@ struct AttackCorpusTests {
         }
     }
 
+    /// Contract, Errors: "Every error body is JSON {"error", "error_description"}". The
+    /// Issuer answers unknown paths and wrong methods that way; the ResourceAPI answered
+    /// them with an empty body (found by this test).
+    @Test("unknown paths and wrong methods get a JSON error body, with or without a token", arguments: [
+        ("GET", "/nope"), ("GET", "/api/nope"), ("POST", "/api/greet"), ("DELETE", "/api/me"), ("PUT", "/healthz"),
+    ])
+    func unknownRoutes(method: String, path: String) async throws {
+        try await AttackStack.run { stack in
+            for headers in [[], [Array("Authorization: Bearer \(stack.validToken)".utf8)]] {
+                let outcome = await RawHTTP.send(
+                    port: stack.apiPort, method: method, path: path, headerLines: headers + [Array("Content-Length: 0".utf8)], body: []
+                )
+                let response = try #require(outcome.response, "\(method) \(path): \(outcome)")
+                #expect([401, 404, 405].contains(response.status), "\(method) \(path): HTTP \(response.status)")
+                #expect(response.header("Content-Type")?.hasPrefix("application/json") == true, "\(method) \(path): HTTP \(response.status), Content-Type \(response.header("Content-Type") ?? "none")")
+                let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+                #expect(object?["error"] is String && object?["error_description"] is String, "\(method) \(path): body '\(response.text.prefix(200))'")
+            }
+            #expect(try await stack.greet(stack.validToken).status == 200)
+        }
+    }
+
     @Test("the checker flags wrong answers, so the corpus can fail")
     func checkerCatchesWrongAnswers() async throws {
         func response(_ status: Int, _ challenge: String?, _ body: String, type: String = "application/json") -> RawOutcome {

@@ -4,6 +4,7 @@ import Hummingbird
 import IssuerCore
 import Logging
 import ResourceAPICore
+import ServiceLifecycle
 import SharedJWT
 import Testing
 
@@ -61,37 +62,53 @@ struct AttackStack: Sendable {
         let recorder = try ConnectionRecorder()
         defer { recorder.stop() }
 
+        // Stopped by graceful shutdown, never by cancellation: cancelling a NIO server task
+        // while a connection is open traps ("Deinited NIOAsyncWriter without calling
+        // finish()", swift-nio#2637), which took the whole test process down once.
+        let issuerServices = ServiceGroup(configuration: .init(services: [issuerApp], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await issuerApp.runService(gracefulShutdownSignals: []) }
-            defer { group.cancelAll() }
-            var iterator = issuerPorts.makeAsyncIterator()
-            guard let issuerPort = await iterator.next(), issuerPort > 0 else { throw StackError("the Issuer did not start") }
+            group.addTask { try await issuerServices.run() }
+            var apiServices: ServiceGroup?
+            let result: Result<Void, any Error>
+            do {
+                var iterator = issuerPorts.makeAsyncIterator()
+                guard let issuerPort = await iterator.next(), issuerPort > 0 else { throw StackError("the Issuer did not start") }
 
-            var apiConfiguration = ResourceAPIConfiguration()
-            apiConfiguration.host = "127.0.0.1"
-            apiConfiguration.port = 0
-            apiConfiguration.issuerURL = "http://127.0.0.1:\(issuerPort)"
-            apiConfiguration.jwksURL = "http://127.0.0.1:\(issuerPort)/.well-known/jwks.json"
-            apiConfiguration.expectedIssuer = issuer
-            apiConfiguration.revocationPoll = .milliseconds(300)
-            apiConfiguration.logLevel = .critical
-            let (apiPorts, apiContinuation) = AsyncStream.makeStream(of: Int.self)
-            let api = try await makeResourceAPIApplication(configuration: apiConfiguration, logger: logger) { port in
-                apiContinuation.yield(port)
-                apiContinuation.finish()
+                var apiConfiguration = ResourceAPIConfiguration()
+                apiConfiguration.host = "127.0.0.1"
+                apiConfiguration.port = 0
+                apiConfiguration.issuerURL = "http://127.0.0.1:\(issuerPort)"
+                apiConfiguration.jwksURL = "http://127.0.0.1:\(issuerPort)/.well-known/jwks.json"
+                apiConfiguration.expectedIssuer = issuer
+                apiConfiguration.revocationPoll = .milliseconds(300)
+                apiConfiguration.logLevel = .critical
+                let (apiPorts, apiContinuation) = AsyncStream.makeStream(of: Int.self)
+                let api = try await makeResourceAPIApplication(configuration: apiConfiguration, logger: logger) { port in
+                    apiContinuation.yield(port)
+                    apiContinuation.finish()
+                }
+                let services = ServiceGroup(configuration: .init(services: [api], logger: logger))
+                apiServices = services
+                group.addTask { try await services.run() }
+                var apiIterator = apiPorts.makeAsyncIterator()
+                guard let apiPort = await apiIterator.next(), apiPort > 0 else { throw StackError("the ResourceAPI did not start") }
+
+                let client = CurlClient.shared
+                try await waitUntilReady(client, "http://127.0.0.1:\(apiPort)/readyz")
+                let token = try await login(client, issuerURL: "http://127.0.0.1:\(issuerPort)")
+                let stack = AttackStack(
+                    issuerPort: issuerPort, apiPort: apiPort, signingKey: signingKey, kid: kid,
+                    recorder: recorder, client: client, validToken: token
+                )
+                try await body(stack)
+                result = .success(())
+            } catch {
+                result = .failure(error)
             }
-            group.addTask { try await api.runService(gracefulShutdownSignals: []) }
-            var apiIterator = apiPorts.makeAsyncIterator()
-            guard let apiPort = await apiIterator.next(), apiPort > 0 else { throw StackError("the ResourceAPI did not start") }
-
-            let client = CurlClient.shared
-            try await waitUntilReady(client, "http://127.0.0.1:\(apiPort)/readyz")
-            let token = try await login(client, issuerURL: "http://127.0.0.1:\(issuerPort)")
-            let stack = AttackStack(
-                issuerPort: issuerPort, apiPort: apiPort, signingKey: signingKey, kid: kid,
-                recorder: recorder, client: client, validToken: token
-            )
-            try await body(stack)
+            await apiServices?.triggerGracefulShutdown()
+            await issuerServices.triggerGracefulShutdown()
+            try await group.waitForAll()
+            try result.get()
         }
     }
 
