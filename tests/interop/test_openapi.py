@@ -70,6 +70,7 @@ def schema_stack():
     workdir = temp_workdir("schemas-")
     issuer = Issuer(workdir / "issuer")
     issuer.add_user("schema-admin", "schema-admin-password", roles=("admin", "user"))
+    issuer.add_user("schema-user", "schema-user-password", roles=("user",))
     issuer.add_client("schema-client", scopes=("api",))
     issuer.start()
     api = ResourceAPI(issuer.url, workdir / "api").start()
@@ -99,7 +100,7 @@ def test_documented_operations_exist_live_and_others_do_not(schema_stack, name):
     assert requests.delete(base + "/healthz", timeout=10).status_code in (404, 405)
 
 
-def run_schemathesis(document: Path, base_url: str, token: str, workdir: Path) -> subprocess.CompletedProcess:
+def run_schemathesis(document: Path, base_url: str, token: str | None, workdir: Path) -> subprocess.CompletedProcess:
     st = Path(sys.executable).with_name("st")
     command = [
         str(st), "run", str(document), "--base-url", base_url,
@@ -107,19 +108,28 @@ def run_schemathesis(document: Path, base_url: str, token: str, workdir: Path) -
         "--hypothesis-derandomize", "--hypothesis-deadline", "None", "--data-generation-method", "all",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                     "response_headers_conformance,response_schema_conformance",
-        "--header", f"Authorization: Bearer {token}",
+        *(["--header", f"Authorization: Bearer {token}"] if token else []),
         "--request-timeout", "10000",
         "--no-color",
         "--junit-xml", str(workdir / f"schemathesis-{document.stem}.xml"),
     ]
-    env = dict(os.environ, SCHEMATHESIS_TELEMETRY="false", HYPOTHESIS_STORAGE_DIRECTORY=str(workdir / ".hypothesis"))
+    env = dict(
+        os.environ, SCHEMATHESIS_TELEMETRY="false", HYPOTHESIS_STORAGE_DIRECTORY=str(workdir / ".hypothesis"),
+        SCHEMATHESIS_HOOKS="schemathesis_hooks",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])),
+    )
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=workdir)
 
 
-@pytest.mark.parametrize("name", ["resource-api", "issuer"])
-def test_schemathesis_against_live_service(schema_stack, name, tmp_path):
+@pytest.mark.parametrize("name, who", [
+    ("resource-api", "schema-admin"), ("resource-api", "schema-user"), ("resource-api", None), ("issuer", "schema-admin"),
+])
+def test_schemathesis_against_live_service(schema_stack, name, who, tmp_path):
+    """The ResourceAPI as an admin (200s), a plain user (403 on /api/admin/greet) and with no
+    token (401s with the RFC 6750 challenge); the Issuer with an admin token, positive and
+    negative data."""
     issuer, api = schema_stack
-    token = issuer.login("schema-admin", "schema-admin-password")["access_token"]
+    token = issuer.login(who, who + "-password")["access_token"] if who else None
     base = api.url if name == "resource-api" else issuer.url
     result = run_schemathesis(DOCUMENTS[name], base, token, tmp_path)
     summary = "\n".join(line for line in result.stdout.splitlines()[-40:])
