@@ -23,3 +23,7 @@ CURLcode chttp_setopt_write_callback(CURL *handle, CURLoption option, chttp_writ
 CURLcode chttp_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+
+CURLcode chttp_setopt_xferinfo_callback(CURL *handle, chttp_xferinfo_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
+}

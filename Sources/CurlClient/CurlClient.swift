@@ -1,5 +1,6 @@
 import CHTTP
 import NIOPosix
+import Synchronization
 
 /// A small blocking-libcurl HTTP client exposed as `async`: every transfer runs on a
 /// thread of a dedicated `NIOThreadPool`, never on an event loop or the cooperative pool.
@@ -66,10 +67,19 @@ public final class CurlClient: Sendable {
         try await self.perform(CurlRequest(method: .post, url: url, headers: headers, body: body, options: options))
     }
 
+    /// Runs the transfer on a pool thread. Cancelling the calling task aborts it (within
+    /// about a second: curl polls the flag from its progress callback).
     public func perform(_ request: CurlRequest) async throws(CurlError) -> CurlResponse {
+        let cancellation = CurlCancellation()
         let result: Result<CurlResponse, CurlError>
         do {
-            result = try await self.threadPool.runIfActive { CurlTransfer.run(request) }
+            result = try await withTaskCancellationHandler {
+                try await self.threadPool.runIfActive { CurlTransfer.run(request, cancellation: cancellation) }
+            } onCancel: {
+                cancellation.cancel()
+            }
+        } catch is CancellationError {
+            throw CurlError.cancelled
         } catch {
             throw CurlError.clientShutDown
         }
@@ -177,6 +187,8 @@ public enum CurlError: Error, Sendable, Equatable, CustomStringConvertible {
     case transport(code: Int, message: String)
     /// The thread pool running transfers was shut down.
     case clientShutDown
+    /// The calling task was cancelled.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -186,6 +198,20 @@ public enum CurlError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidURL(let message): "invalid URL: \(message)"
         case .transport(let code, let message): "transfer failed (curl \(code)): \(message)"
         case .clientShutDown: "HTTP client shut down"
+        case .cancelled: "cancelled"
         }
+    }
+}
+
+/// Set from the cancelling task, read by curl's progress callback on the pool thread.
+final class CurlCancellation: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    func cancel() {
+        self.flag.store(true, ordering: .relaxed)
+    }
+
+    var isCancelled: Bool {
+        self.flag.load(ordering: .relaxed)
     }
 }

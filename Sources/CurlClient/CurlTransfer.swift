@@ -3,7 +3,7 @@ import CHTTP
 /// One blocking transfer on an easy handle. Runs on a pool thread; everything here
 /// stays on that thread, so the mutable state needs no synchronisation.
 enum CurlTransfer {
-    static func run(_ request: CurlRequest) -> Result<CurlResponse, CurlError> {
+    static func run(_ request: CurlRequest, cancellation: CurlCancellation) -> Result<CurlResponse, CurlError> {
         guard let handle = curl_easy_init() else {
             return .failure(.transport(code: -1, message: "curl_easy_init failed"))
         }
@@ -23,7 +23,8 @@ enum CurlTransfer {
         headerList = curl_slist_append(headerList, "Expect:")
 
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-        let code: CURLcode = withExtendedLifetime(state) {
+        let cancellationPointer = Unmanaged.passUnretained(cancellation).toOpaque()
+        let code: CURLcode = withExtendedLifetime((state, cancellation)) {
             errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
                 chttp_setopt_string(handle, CURLOPT_URL, request.url)
                 chttp_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
@@ -42,6 +43,9 @@ enum CurlTransfer {
                 chttp_setopt_pointer(handle, CURLOPT_WRITEDATA, statePointer)
                 chttp_setopt_write_callback(handle, CURLOPT_HEADERFUNCTION, curlWriteHeader)
                 chttp_setopt_pointer(handle, CURLOPT_HEADERDATA, statePointer)
+                chttp_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
+                chttp_setopt_xferinfo_callback(handle, curlProgress)
+                chttp_setopt_pointer(handle, CURLOPT_XFERINFODATA, cancellationPointer)
 
                 switch request.method {
                 case .get:
@@ -65,6 +69,8 @@ enum CurlTransfer {
             switch code {
             case CURLE_OPERATION_TIMEDOUT:
                 return .failure(.timeout)
+            case CURLE_ABORTED_BY_CALLBACK:
+                return .failure(.cancelled)
             case CURLE_FILESIZE_EXCEEDED:
                 return .failure(.tooLarge(limit: request.options.maxBodyBytes))
             case CURLE_WRITE_ERROR where state.exceeded:
@@ -121,6 +127,12 @@ private let curlWriteBody: chttp_write_callback = { data, size, count, userdata 
         state.body.append(contentsOf: UnsafeBufferPointer(start: bytes, count: length))
     }
     return length
+}
+
+/// Called by curl about once a second, and more often while data flows: non-zero aborts.
+private let curlProgress: chttp_xferinfo_callback = { userdata, _, _, _, _ in
+    guard let userdata else { return 0 }
+    return Unmanaged<CurlCancellation>.fromOpaque(userdata).takeUnretainedValue().isCancelled ? 1 : 0
 }
 
 /// One header line per call, status lines included.

@@ -192,8 +192,10 @@ public final class JWKSCache: Service, Sendable {
                 try await self.refreshLoop()
             }
         } catch is CancellationError {
-            // Graceful shutdown: let a fetch in flight end (its timeout bounds the wait).
-            await self.state.withLock { $0.inflight }?.value
+            // Graceful shutdown: stop a fetch in flight (curl aborts within about a second).
+            let inflight = self.state.withLock { $0.inflight }
+            inflight?.cancel()
+            await inflight?.value
         }
     }
 
@@ -221,6 +223,7 @@ public final class JWKSCache: Service, Sendable {
                 )
                 return
             } catch {
+                if Task.isCancelled { throw CancellationError() }
                 self.metrics.fetch("discovery", result: "error")
                 let delay = self.backoff(attempt: attempt)
                 self.state.withLock { $0.nextAttempt = self.now + delay.seconds }
@@ -293,6 +296,10 @@ public final class JWKSCache: Service, Sendable {
                     maxBodyBytes: self.policy.maxBytes
                 )
             ))
+        } catch .cancelled {
+            // Shutting down: nothing learned, nothing to count.
+            self.state.withLock { $0.inflight = nil }
+            return
         } catch {
             result = .failure(error)
         }

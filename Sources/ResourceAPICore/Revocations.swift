@@ -124,6 +124,8 @@ public final class RevocationPoller: Service, Sendable {
             if self.failing.withLock({ let was = $0; $0 = false; return was }) {
                 self.logger.info("revocation feed reachable again")
             }
+        } catch let error as CurlError where error == .cancelled {
+            return // shutting down
         } catch {
             self.metrics.fetch("revocations", result: "error")
             if !self.failing.withLock({ let was = $0; $0 = true; return was }) {

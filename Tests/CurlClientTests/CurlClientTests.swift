@@ -139,6 +139,18 @@ func makeRouter() -> Router<BasicRequestContext> {
         }
     }
 
+    @Test func cancellingTheTaskAbortsTheTransfer() async throws {
+        try await withTestServer(makeRouter()) { base in
+            let start = ContinuousClock.now
+            let transfer = Task { try await client.get("\(base)/slow", options: .init(timeout: .seconds(10))) }
+            try await Task.sleep(for: .milliseconds(200))
+            transfer.cancel()
+            await #expect(throws: CurlError.cancelled) { _ = try await transfer.value }
+            // curl checks the flag about once a second while no data flows.
+            #expect(ContinuousClock.now - start < .milliseconds(2500))
+        }
+    }
+
     @Test func overSizeBodyWithContentLengthIsRefused() async throws {
         try await withTestServer(makeRouter()) { base in
             await #expect(throws: CurlError.tooLarge(limit: 65_536)) {

@@ -14,4 +14,9 @@ CURLcode chttp_setopt_slist(CURL *handle, CURLoption option, struct curl_slist *
 CURLcode chttp_setopt_write_callback(CURL *handle, CURLoption option, chttp_write_callback callback);
 CURLcode chttp_getinfo_long(CURL *handle, CURLINFO info, long *value);
 
+/// Progress callback (CURLOPT_XFERINFOFUNCTION); returning non-zero aborts the transfer.
+/// Used to stop a transfer whose Swift task was cancelled.
+typedef int (*chttp_xferinfo_callback)(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+CURLcode chttp_setopt_xferinfo_callback(CURL *handle, chttp_xferinfo_callback callback);
+
 #endif
