@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import NIOCore
 import SharedJWT
 
@@ -137,5 +138,47 @@ struct APIError: HTTPResponseError {
         headers[.contentType] = "application/json"
         let body = JSONValue.object([("error", .string(self.code)), ("error_description", .string(self.description))]).serialized()
         return Response(status: self.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Turns Hummingbird's own errors (no route: 404, wrong method: 405, ...) and anything
+/// unexpected into the contract's JSON error body; never a stack trace.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            var response = try APIError(status: error.status, code: Self.code(error.status), description: Self.description(error))
+                .response(from: request, context: context)
+            for field in error.headers where field.name != .contentType && field.name != .contentLength {
+                response.headers.append(field)
+            }
+            return response
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            self.logger.error("unexpected error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            throw APIError(status: .internalServerError, code: "server_error", description: "internal error")
+        }
+    }
+
+    static func code(_ status: HTTPResponse.Status) -> String {
+        switch status {
+        case .notFound: "not_found"
+        case .methodNotAllowed: "method_not_allowed"
+        case .contentTooLarge: "invalid_request"
+        case .badRequest: "invalid_request"
+        default: status.code >= 500 ? "server_error" : "invalid_request"
+        }
+    }
+
+    static func description(_ error: HTTPError) -> String {
+        switch error.status {
+        case .notFound: "no such resource"
+        case .methodNotAllowed: "method not allowed on this resource"
+        default: error.body.map { String($0.prefix(200)) } ?? error.status.reasonPhrase
+        }
     }
 }

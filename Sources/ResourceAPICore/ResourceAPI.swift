@@ -59,6 +59,7 @@ public struct ResourceAPI: Sendable {
     public func makeRouter() -> Router<ResourceRequestContext> {
         let router = Router(context: ResourceRequestContext.self)
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: JSONErrorMiddleware(logger: self.logger))
         router.add(middleware: BodyLimitMiddleware(maxBytes: self.configuration.maxRequestBodyBytes))
 
         router.get("/healthz") { _, _ in

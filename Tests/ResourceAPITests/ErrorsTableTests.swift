@@ -289,6 +289,24 @@ import Testing
         }
     }
 
+    // MARK: Outside the table: every error body is still JSON
+
+    @Test func unknownPathsAndMethodsGetJSONErrors() async throws {
+        try await withHarness { harness in
+            let token = try harness.tokens.token()
+            for (path, token) in [("/nope", nil), ("/api/nope", token), ("/api/nope", nil)] {
+                let response = try await harness.get(path, token: token)
+                #expect([401, 404].contains(response.status), "\(path)")
+                #expect(response.headers["content-type"] == "application/json", "\(path)")
+                #expect(response.json?["error"]?.stringValue != nil, "\(path): \(response.text)")
+                #expect(response.json?["error_description"]?.stringValue != nil)
+            }
+            let post = try await harness.client.post(harness.apiURL + "/api/greet", headers: [("Authorization", "Bearer \(token)")], body: [])
+            #expect([404, 405].contains(post.status))
+            #expect(post.json?["error"]?.stringValue != nil, "POST: \(post.text)")
+        }
+    }
+
     // MARK: Bodies
 
     @Test func requestBodyOver64KiBIs413() async throws {
