@@ -135,7 +135,7 @@ struct AttackCorpusTests {
 
     /// Contract, Errors: "Every error body is JSON {"error", "error_description"}". The
     /// Issuer answers unknown paths and wrong methods that way; the ResourceAPI answered
-    /// them with an empty body (found by this test).
+    /// them with an empty body (found by this test, fixed in 20d782e).
     @Test("unknown paths and wrong methods get a JSON error body, with or without a token", arguments: [
         ("GET", "/nope"), ("GET", "/api/nope"), ("POST", "/api/greet"), ("DELETE", "/api/me"), ("PUT", "/healthz"),
     ])
@@ -152,6 +152,59 @@ struct AttackCorpusTests {
                 #expect(object?["error"] is String && object?["error_description"] is String, "\(method) \(path): body '\(response.text.prefix(200))'")
             }
             #expect(try await stack.greet(stack.validToken).status == 200)
+        }
+    }
+
+    /// The Issuer is a resource server too: /admin/keys/rotate with a forged admin token
+    /// would hand an attacker the key lifecycle, /logout the power to revoke others' tokens.
+    @Test("forged admin tokens never reach the Issuer's admin endpoints or /logout")
+    func forgedAdminTokensAtTheIssuer() async throws {
+        try await AttackStack.run { stack in
+            let forge = stack.forger
+            let attacker = try RSAPrivateKey.generate(bits: 2048)
+            let admin = forge.payload(["sub": #""mallory""#, "roles": #"["admin"]"#, "iss": Forger.quote(AttackStack.issuer)])
+            let pem = try stack.signingKey.publicKey.pem()
+            let forged: [(String, String)] = [
+                ("alg none", forge.unsigned(forge.header(alg: "none"), admin)),
+                ("alg None with a signature", forge.unsigned(forge.header(alg: "None"), admin, signature: "c2ln")),
+                ("HS256 keyed with the public key PEM", forge.hmac("HS256", secret: Array(pem.utf8), forge.header(alg: "HS256"), admin)),
+                ("HS256 keyed with the modulus", forge.hmac("HS256", secret: stack.signingKey.publicKey.modulus, forge.header(alg: "HS256"), admin)),
+                ("attacker key under the real kid", try forge.rs256(forge.header(), admin, key: attacker)),
+                ("attacker key in a jwk header", try forge.rs256(forge.header(kid: attacker.publicKey.thumbprint, extra: #""jwk":{"kty":"RSA","n":"\#(Base64URL.encode(attacker.publicKey.modulus))","e":"AQAB"}"#), admin, key: attacker)),
+                ("jku to the listener", try forge.rs256(forge.header(kid: attacker.publicKey.thumbprint, extra: #""jku":"http://127.0.0.1:\#(stack.recorder.port)/jwks.json""#), admin, key: attacker)),
+                ("expired admin token", try forge.rs256(forge.header(), forge.payload(["roles": #"["admin"]"#, "exp": "\(forge.now - 3600)", "iat": "\(forge.now - 4000)", "nbf": "\(forge.now - 4000)"]))),
+                ("tampered roles on a user token", {
+                    let parts = stack.validToken.split(separator: ".").map(String.init)
+                    var claims = (try? JSONSerialization.jsonObject(with: Data(Base64URL.decode(parts[1])))) as? [String: Any] ?? [:]
+                    claims["roles"] = ["admin"]
+                    let payload = (try? JSONSerialization.data(withJSONObject: claims)) ?? Data()
+                    return parts[0] + "." + Base64URL.encode(Array(payload)) + "." + parts[2]
+                }()),
+                ("wrong aud", try forge.rs256(forge.header(), forge.payload(["roles": #"["admin"]"#, "aud": #""issuer""#]))),
+            ]
+            var attempts = 0
+            for (name, token) in forged {
+                for (method, path) in [("GET", "/admin/keys"), ("POST", "/admin/keys/rotate?force=true"), ("POST", "/logout")] {
+                    let outcome = await RawHTTP.send(
+                        port: stack.issuerPort, method: method, path: path,
+                        headerLines: [Array("Authorization: Bearer \(token)".utf8), Array("Content-Length: 0".utf8)], body: []
+                    )
+                    attempts += 1
+                    let response = try #require(outcome.response, "\(name) \(method) \(path): \(outcome)")
+                    #expect(response.status == 401, "\(name) \(method) \(path): HTTP \(response.status) \(response.text.prefix(200))")
+                    let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+                    #expect(object?["error"] as? String == "invalid_token", "\(name) \(method) \(path): \(response.text.prefix(200))")
+                }
+            }
+            // Positive control: the same claims signed by the Issuer's key are an admin.
+            let legit = try forge.rs256(forge.header(), admin)
+            let listing = try await stack.client.get(stack.issuerURL + "/admin/keys", headers: [("Authorization", "Bearer \(legit)")])
+            #expect(listing.status == 200)
+            let keys = ((try? JSONSerialization.jsonObject(with: Data(listing.body))) as? [String: Any])?["keys"] as? [[String: Any]]
+            #expect(keys?.count == 2, "a forged rotate got through: \(keys?.count ?? -1) keys")
+            #expect(keys?.contains { $0["kid"] as? String == stack.kid && $0["state"] as? String == "active" } == true)
+            #expect(stack.recorder.connections == 0)
+            print("attack corpus: \(attempts) forged admin/logout requests refused by the Issuer")
         }
     }
 
