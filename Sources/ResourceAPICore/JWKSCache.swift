@@ -53,6 +53,7 @@ public final class JWKSCache: Service, Sendable {
     }
 
     static let maxUnknownKids = 4096
+    static let maxKidBytes = 256
 
     let configuration: ResourceAPIConfiguration
     let client: CurlClient
@@ -104,6 +105,9 @@ public final class JWKSCache: Service, Sendable {
                 return .done(.unavailable(retryAfter: Self.retryAfter(state, now: now)))
             }
             if let key = state.keys[kid] { return .done(.found(key)) }
+            // Real kids are short (ours are 43-character thumbprints); a huge one is not
+            // worth a fetch nor a place in the negative cache.
+            if kid.utf8.count > Self.maxKidBytes { return .done(.unknown) }
             if let until = state.unknownKids[kid], until > now { return .done(.unknown) }
             if state.retired.contains(kid) { return .done(.unknown) }
             if let task = state.inflight { return .wait(task) }

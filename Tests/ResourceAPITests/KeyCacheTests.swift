@@ -133,6 +133,11 @@ import Testing
                 #expect(try await harness.get("/api/greet", token: token).status == 401)
             }
             #expect(harness.issuer.jwksFetches - before == 1)
+            // An absurdly long kid never costs a fetch.
+            try await Task.sleep(for: .milliseconds(20))
+            let long = try harness.tokens.token(harness.tokens.claims(), key: TestKeys.a, kid: String(repeating: "k", count: 300))
+            #expect(try await harness.get("/api/greet", token: long).status == 401)
+            #expect(harness.issuer.jwksFetches - before == 1)
         }
     }
 
