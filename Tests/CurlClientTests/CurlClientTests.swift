@@ -93,7 +93,17 @@ func makeRouter() -> Router<BasicRequestContext> {
 }
 
 @Suite struct CurlClientTests {
-    let client = CurlClient.shared
+    /// A pool of its own: other suites in the same process use `CurlClient.shared`, and
+    /// a queued transfer would blur the timing checks here.
+    static let ownClient = CurlClient.withOwnThreadPool(threads: 8)
+    var client: CurlClient { Self.ownClient }
+
+    @Test func sharedClientWorks() async throws {
+        try await withTestServer(makeRouter()) { base in
+            let response = try await CurlClient.shared.get("\(base)/hello")
+            #expect(response.status == 200)
+        }
+    }
 
     @Test func getReturnsStatusHeadersAndBody() async throws {
         try await withTestServer(makeRouter()) { base in
