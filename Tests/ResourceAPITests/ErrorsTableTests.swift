@@ -281,7 +281,7 @@ import Testing
 
             // The Issuer comes back: the retry loop loads the set and the token works.
             harness.issuer.update { $0.status = 200 }
-            let recovered = try await harness.eventually(within: .seconds(5)) {
+            let recovered = try await harness.eventually(within: .seconds(10)) {
                 try await harness.get("/api/greet", token: token).status == 200
             }
             #expect(recovered)

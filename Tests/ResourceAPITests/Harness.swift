@@ -193,7 +193,7 @@ struct Harness: Sendable {
     func get(_ path: String, token: String? = nil, headers: [(String, String)] = []) async throws -> CurlResponse {
         var headers = headers
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
-        return try await self.client.get(self.apiURL + path, headers: headers, options: .init(timeout: .seconds(10)))
+        return try await self.client.get(self.apiURL + path, headers: headers, options: .init(connectTimeout: .seconds(10), timeout: .seconds(30)))
     }
 
     /// Polls until `condition` holds or `timeout` passes; true if it held.
@@ -295,7 +295,7 @@ func withHarness(
                 tokens: TokenFactory(issuer: publicIssuer, clock: clock)
             )
             if waitUntilReady {
-                let ready = await harness.eventually(within: .seconds(5)) { api.keys.status.ready }
+                let ready = await harness.eventually(within: .seconds(15)) { api.keys.status.ready }
                 try #require(ready, "the ResourceAPI never loaded the JWK Set")
             }
             try await body(harness)

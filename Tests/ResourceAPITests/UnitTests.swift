@@ -65,7 +65,7 @@ import Testing
             configure: { $0.jwksMaxMaxAge = .milliseconds(300) }
         ) { harness in
             let before = harness.issuer.jwksFetches
-            let refreshed = await harness.eventually(within: .seconds(3)) { harness.issuer.jwksFetches >= before + 2 }
+            let refreshed = await harness.eventually(within: .seconds(10)) { harness.issuer.jwksFetches >= before + 2 }
             #expect(refreshed)
         }
     }
