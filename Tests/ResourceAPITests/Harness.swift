@@ -278,7 +278,8 @@ func withHarness(
         configuration.jwksMinRefresh = .seconds(1)
         configuration.retryMinimum = .milliseconds(50)
         configuration.retryMaximum = .milliseconds(200)
-        configuration.fetchTimeout = .seconds(3)
+        // Generous: the whole suite shares two cores; tests of timeouts set their own.
+        configuration.fetchTimeout = .seconds(10)
         configuration.clock = { clock.now() }
         configure(&configuration)
         // Each ResourceAPI fetches on two threads of its own (stopped with it), so one
