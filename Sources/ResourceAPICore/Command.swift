@@ -164,7 +164,8 @@ struct OptionResolver {
             self.sources[option] = "--\(option)"
             return flag
         }
-        if let value = self.environment[Self.variable(option)] {
+        // An empty variable counts as unset (compose files often pass `${X:-}`).
+        if let value = self.environment[Self.variable(option)], !value.isEmpty {
             self.sources[option] = Self.variable(option)
             return value
         }

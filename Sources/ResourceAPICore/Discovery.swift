@@ -1,15 +1,16 @@
 import CurlClient
 import Foundation
 
+/// A fetch that answered, but not what was expected.
+struct FetchFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
 /// Finds the expected issuer and the JWKS URL: from configuration when `--jwks-url` is
 /// set, otherwise from the Issuer's RFC 8414 / OpenID discovery document.
 struct Discovery {
     let configuration: ResourceAPIConfiguration
     let client: CurlClient
-
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
 
     private struct Document: Decodable {
         var issuer: String
@@ -24,7 +25,7 @@ struct Discovery {
             )
         }
         let base = Self.trimmingSlash(self.configuration.issuerURL)
-        var lastFailure = Failure(description: "no discovery document")
+        var lastFailure = FetchFailure(description: "no discovery document")
         for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
             let response = try await self.client.get(
                 base + path,
@@ -36,14 +37,14 @@ struct Discovery {
                 )
             )
             guard response.status == 200 else {
-                lastFailure = Failure(description: "GET \(base + path): HTTP status \(response.status)")
+                lastFailure = FetchFailure(description: "GET \(base + path): HTTP status \(response.status)")
                 continue
             }
             let document: Document
             do {
                 document = try JSONDecoder().decode(Document.self, from: Data(response.body))
             } catch {
-                throw Failure(description: "GET \(base + path): not a discovery document with issuer and jwks_uri")
+                throw FetchFailure(description: "GET \(base + path): not a discovery document with issuer and jwks_uri")
             }
             return KeySource(
                 expectedIssuer: self.configuration.expectedIssuer ?? document.issuer,

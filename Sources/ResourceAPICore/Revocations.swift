@@ -103,13 +103,13 @@ public final class RevocationPoller: Service, Sendable {
                 )
             )
             guard response.status == 200 else {
-                throw Discovery.Failure(description: "HTTP status \(response.status)")
+                throw FetchFailure(description: "HTTP status \(response.status)")
             }
             let feed: Feed
             do {
                 feed = try JSONDecoder().decode(Feed.self, from: Data(response.body))
             } catch {
-                throw Discovery.Failure(description: "not a revocation feed")
+                throw FetchFailure(description: "not a revocation feed")
             }
             if let retired = feed.retired_kids, !retired.isEmpty {
                 self.keys.retire(retired)

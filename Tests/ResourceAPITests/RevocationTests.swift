@@ -113,7 +113,9 @@ import Testing
             "RESOURCE_API_PORT": "9100",
             "RESOURCE_API_AUDIENCE": "orders",
             "RESOURCE_API_JWKS_MAX_STALE": "1h",
+            "RESOURCE_API_JWKS_URL": "",
         ])
+        #expect(configuration.jwksURL == nil, "an empty variable is unset")
         #expect(configuration.port == 9000)
         #expect(configuration.leeway == .seconds(60))
         #expect(configuration.audience == "orders")
