@@ -88,20 +88,13 @@ import Testing
         try await withHarness(configure: { $0.jwksMinRefresh = .seconds(2) }) { harness in
             let before = harness.issuer.jwksFetches
             let start = ContinuousClock.now
-            // 1000 tokens, each with its own random kid, 50 over HTTP and the rest straight
-            // into the verifier (same code path after the header is parsed).
+            // 1000 requests over HTTP, each token with its own random kid.
             try await withThrowingTaskGroup(of: Int.self) { group in
-                for index in 0..<1000 {
+                for _ in 0..<1000 {
                     group.addTask {
                         let kid = Base64URL.encode(SecureRandom.bytes(count: 16))
                         let token = try harness.tokens.token(harness.tokens.claims(), key: TestKeys.a, kid: kid)
-                        if index % 20 == 0 { return try await harness.get("/api/greet", token: token).status }
-                        do {
-                            _ = try await harness.api.verifier.verify(Substring(token))
-                            return 200
-                        } catch let error as BearerError {
-                            return error.status.code
-                        }
+                        return try await harness.get("/api/greet", token: token).status
                     }
                 }
                 for try await status in group {
