@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: all deps build release test run bench clean fuzz fuzz-smoke interop soak
+.PHONY: all deps build release test run bench microbench microbench-update clean fuzz fuzz-smoke interop soak
 
 all: build
 
@@ -16,12 +16,9 @@ release: deps
 	$(SWIFT) build -c release
 
 ## Every test suite of the project; exits non-zero on any failure.
+## Swift suites, stack tests, interop, fuzz smoke: each runs, then one closing line.
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
-	SWIFT="$(SWIFT)" scripts/stack-tests.sh
-	$(MAKE) interop
-	$(MAKE) fuzz-smoke
+	SWIFT="$(SWIFT)" SWIFT_TEST_FLAGS="$(SWIFT_TEST_FLAGS)" scripts/test-all.sh
 
 ## Python suites against the real binaries (BIN_DIR, default the debug build): interop with
 ## PyJWT/joserfc/authlib, OpenAPI + schemathesis, load and SIGKILL faults. Short budgets.
@@ -47,6 +44,19 @@ fuzz-smoke: deps
 ## The local stack: Issuer on 127.0.0.1:8081, ResourceAPI on 127.0.0.1:8082.
 run: release
 	@scripts/run-local.sh
+
+## Performance (issue 8): our services and the anchors under wrk in one run, then one table
+## of ratios against the targets (scripts/bench.sh; knobs there). RESULTS_OUT=bench/RESULTS.md
+## also writes the page. Needs a quiet machine.
+bench: deps
+	scripts/bench.sh
+
+## Micro-benchmarks (Benchmarks/, package-benchmark) checked against Benchmarks/Thresholds.
+microbench: deps
+	scripts/microbench.sh
+
+microbench-update: deps
+	scripts/microbench.sh --update
 
 clean:
 	rm -rf .build
