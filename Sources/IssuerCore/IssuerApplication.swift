@@ -52,8 +52,11 @@ public func makeIssuerApplication(
     router.add(middleware: JSONErrorMiddleware())
     routes.register(on: router)
 
+    // The SIGHUP handler is in place before the server accepts anything, so a SIGHUP
+    // sent as soon as the server is up is never lost.
+    let hangups = handleSIGHUP ? HangupSignals() : nil
     let maintenance = IssuerMaintenanceService(
-        keyRing: keyRing, store: store, configuration: configuration, handleSIGHUP: handleSIGHUP, logger: logger
+        keyRing: keyRing, store: store, configuration: configuration, hangups: hangups, logger: logger
     )
     return Application(
         router: router,
@@ -68,34 +71,47 @@ public func makeIssuerApplication(
     )
 }
 
+/// SIGHUP as an async sequence; the default action (terminate) is replaced at once.
+/// @unchecked: the only mutable state is the dispatch source, whose cancel() is thread-safe.
+final class HangupSignals: @unchecked Sendable {
+    let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+    private let source: any DispatchSourceSignal
+
+    init() {
+        signal(SIGHUP, SIG_IGN)
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.stream = stream
+        self.continuation = continuation
+        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler { continuation.yield() }
+        source.resume()
+    }
+
+    func stop() {
+        source.cancel()
+        continuation.finish()
+    }
+}
+
 /// Background work: re-reads keys/ (every `keyReloadInterval` and on SIGHUP), applies
 /// the lifecycle timers (auto-retire, --rotate-every), purges expired rows.
 struct IssuerMaintenanceService: Service {
     let keyRing: KeyRing
     let store: any IssuerStore
     let configuration: IssuerConfiguration
-    let handleSIGHUP: Bool
+    let hangups: HangupSignals?
     let logger: Logger
 
     func run() async throws {
-        let (hangups, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        var source: (any DispatchSourceSignal)?
-        if handleSIGHUP {
-            signal(SIGHUP, SIG_IGN)
-            let signalSource = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-            signalSource.setEventHandler { continuation.yield() }
-            signalSource.resume()
-            source = signalSource
-        }
-        defer {
-            source?.cancel()
-            continuation.finish()
-        }
+        defer { hangups?.stop() }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await _ in hangups {
-                    logger.info("SIGHUP: reloading keys")
-                    keyRing.refresh()
+            if let hangups {
+                group.addTask {
+                    for await _ in hangups.stream {
+                        logger.info("SIGHUP: reloading keys")
+                        keyRing.refresh()
+                    }
                 }
             }
             group.addTask {
@@ -116,7 +132,7 @@ struct IssuerMaintenanceService: Service {
             }
             // Stop the loops on graceful shutdown (the server finishes in-flight requests).
             try? await gracefulShutdown()
-            continuation.finish()
+            hangups?.stop()
             group.cancelAll()
         }
     }

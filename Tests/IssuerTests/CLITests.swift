@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SharedJWT
+import Synchronization
 import Testing
 
 @testable import IssuerCore
@@ -251,32 +252,41 @@ struct CLITests {
         #expect(refused.stderr.split(separator: "\n").first?.contains(name) == true)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: directory.keys + "/" + name)
 
-        // A real start, then SIGTERM: exit status 0.
+        // A real start, then SIGHUP (reload, keep running), then SIGTERM: exit status 0.
         let process = Process()
         process.executableURL = try issuerBinary()
         process.arguments = ["serve"] + base
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
+        // stderr collected on a thread of its own: the test's waits have deadlines.
+        let log = Mutex("")
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            if chunk.isEmpty {
+                handle.readabilityHandler = nil
+            } else {
+                log.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
+            }
+        }
         try process.run()
-        var log = ""
-        let deadline = Date().addingTimeInterval(20)
-        while !log.contains("issuer listening") && Date() < deadline {
-            let chunk = errors.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            log += String(decoding: chunk, as: UTF8.self)
+        defer { if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) } }
+        func waitForLog(_ text: String, seconds: Double) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if log.withLock({ $0.contains(text) }) { return true }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return false
         }
-        #expect(log.contains("issuer listening"))
-        // SIGHUP reloads keys and keeps running.
+        #expect(try await waitForLog("issuer listening", seconds: 20))
         kill(process.processIdentifier, SIGHUP)
-        while !log.contains("SIGHUP") && Date() < deadline {
-            let chunk = errors.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            log += String(decoding: chunk, as: UTF8.self)
-        }
-        #expect(log.contains("SIGHUP: reloading keys"))
+        #expect(try await waitForLog("SIGHUP: reloading keys", seconds: 10))
         #expect(process.isRunning)
         process.terminate()  // SIGTERM
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!process.isRunning, "still running 10 s after SIGTERM")
         process.waitUntilExit()
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
