@@ -37,7 +37,7 @@ struct ProcessResult {
     var stderr: String
 }
 
-/// Runs the binary to completion with `stdin` as input.
+/// Runs the binary to completion (at most 30 s) with `stdin` as input.
 func runBinary(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) throws -> ProcessResult {
     let process = Process()
     process.executableURL = try issuerBinary()
@@ -50,6 +50,10 @@ func runBinary(_ arguments: [String], stdin: String = "", environment: [String: 
     process.standardOutput = output
     process.standardError = error
     try process.run()
+    // A regression that makes the command hang must fail the test, not stall the suite.
+    let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: watchdog)
+    defer { watchdog.cancel() }
     input.fileHandleForWriting.write(Data(stdin.utf8))
     try input.fileHandleForWriting.close()
     let out = output.fileHandleForReading.readDataToEndOfFile()
