@@ -43,6 +43,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "SharedJWT",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CurlClient",
             dependencies: [
                 "CHTTP",
@@ -54,6 +62,7 @@ let package = Package(
             name: "IssuerCore",
             dependencies: [
                 "SharedJWT",
+                "ServiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -69,6 +78,7 @@ let package = Package(
             name: "ResourceAPICore",
             dependencies: [
                 "SharedJWT",
+                "ServiceSupport",
                 "CurlClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -108,6 +118,7 @@ let package = Package(
             dependencies: [
                 "IssuerCore",
                 "SharedJWT",
+                "ServiceSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -117,6 +128,7 @@ let package = Package(
             dependencies: [
                 "ResourceAPICore",
                 "SharedJWT",
+                "ServiceSupport",
                 "CurlClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceSupport
 import SharedJWT
 
 /// A configuration value that could not be used: names the option, exits with status 2.
@@ -11,27 +12,6 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
         self.problem = problem
     }
     public var description: String { "invalid value for \(option): \(problem)" }
-}
-
-/// Durations as the contract writes them: `300`, `300s`, `5m`, `1h`, `30d`.
-public enum DurationText {
-    public static func seconds(_ text: String) -> Int64? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard let last = trimmed.last else { return nil }
-        let multiplier: Int64
-        var digits = Substring(trimmed)
-        switch last {
-        case "s": multiplier = 1; digits = digits.dropLast()
-        case "m": multiplier = 60; digits = digits.dropLast()
-        case "h": multiplier = 3600; digits = digits.dropLast()
-        case "d": multiplier = 86400; digits = digits.dropLast()
-        default: multiplier = 1
-        }
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
-            let value = Int64(digits), value <= Int64.max / multiplier
-        else { return nil }
-        return value * multiplier
-    }
 }
 
 public enum LogFormat: String, Sendable, CaseIterable {

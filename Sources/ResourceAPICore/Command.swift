@@ -1,3 +1,4 @@
+import ServiceSupport
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -180,7 +181,7 @@ struct OptionResolver {
 
     mutating func duration(_ option: String, _ flag: String?, default: Duration, allowZero: Bool = false) throws(ConfigurationError) -> Duration {
         guard let value = self.value(option, flag) else { return `default` }
-        guard let duration = parseDuration(value), allowZero || duration > .zero else {
+        guard let duration = DurationText.parse(value), allowZero || duration > .zero else {
             throw self.invalid(option, value, "a duration such as 300, 300s, 5m, 1h or 30d\(allowZero ? "" : " (above zero)")")
         }
         return duration

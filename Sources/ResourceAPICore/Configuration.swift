@@ -60,21 +60,3 @@ extension Duration {
     }
 }
 
-/// `300`, `300s`, `5m`, `1h`, `30d` (also `250ms`). Whole numbers only, no sign.
-public func parseDuration(_ text: String) -> Duration? {
-    let units: [(suffix: String, seconds: Int64?, millis: Int64?)] = [
-        ("ms", nil, 1), ("s", 1, nil), ("m", 60, nil), ("h", 3600, nil), ("d", 86_400, nil),
-    ]
-    var number = Substring(text)
-    var scale: (seconds: Int64?, millis: Int64?) = (1, nil)
-    for unit in units where text.hasSuffix(unit.suffix) {
-        number = text.dropLast(unit.suffix.count)
-        scale = (unit.seconds, unit.millis)
-        break
-    }
-    guard !number.isEmpty, number.count <= 12, number.allSatisfy({ $0.isASCII && $0.isNumber }),
-          let value = Int64(number)
-    else { return nil }
-    if let millis = scale.millis { return .milliseconds(value * millis) }
-    return .seconds(value * (scale.seconds ?? 1))
-}

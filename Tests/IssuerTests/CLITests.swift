@@ -1,3 +1,4 @@
+import ServiceSupport
 import ArgumentParser
 import Foundation
 import SharedJWT

@@ -1,3 +1,4 @@
+import ServiceSupport
 import CurlClient
 import Foundation
 @testable import ResourceAPICore
@@ -96,14 +97,14 @@ import Testing
 
 @Suite struct ConfigurationTests {
     @Test func durations() {
-        #expect(parseDuration("300") == .seconds(300))
-        #expect(parseDuration("300s") == .seconds(300))
-        #expect(parseDuration("5m") == .seconds(300))
-        #expect(parseDuration("1h") == .seconds(3600))
-        #expect(parseDuration("30d") == .seconds(30 * 86_400))
-        #expect(parseDuration("250ms") == .milliseconds(250))
+        #expect(DurationText.parse("300") == .seconds(300))
+        #expect(DurationText.parse("300s") == .seconds(300))
+        #expect(DurationText.parse("5m") == .seconds(300))
+        #expect(DurationText.parse("1h") == .seconds(3600))
+        #expect(DurationText.parse("30d") == .seconds(30 * 86_400))
+        #expect(DurationText.parse("250ms") == .milliseconds(250))
         for bad in ["", "s", "-5s", "5x", "1.5h", " 5s", "5 s", "99999999999999d", "5mm"] {
-            #expect(parseDuration(bad) == nil, "\(bad)")
+            #expect(DurationText.parse(bad) == nil, "\(bad)")
         }
     }
 
