@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "resource-api", targets: ["ResourceAPI"]),
         .executable(name: "rotation-drill", targets: ["RotationDrill"]),
         .library(name: "SharedJWT", targets: ["SharedJWT"]),
+        // For the micro-benchmarks package (Benchmarks/): the key-cache lookup.
+        .library(name: "ResourceAPICore", targets: ["ResourceAPICore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
