@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "resource-api", targets: ["ResourceAPI"]),
         .executable(name: "rotation-drill", targets: ["RotationDrill"]),
         .library(name: "SharedJWT", targets: ["SharedJWT"]),
+        // For the fuzz targets (Fuzz/): header and body parsing.
+        .library(name: "ServiceSupport", targets: ["ServiceSupport"]),
         // For the micro-benchmarks package (Benchmarks/): the key-cache lookup.
         .library(name: "ResourceAPICore", targets: ["ResourceAPICore"]),
     ],

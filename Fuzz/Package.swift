@@ -10,5 +10,7 @@ let package = Package(
         .executableTarget(name: "FuzzToken", dependencies: [.product(name: "SharedJWT", package: "jwt-pair")]),
         .executableTarget(name: "FuzzJWKSet", dependencies: [.product(name: "SharedJWT", package: "jwt-pair")]),
         .executableTarget(name: "FuzzJSON", dependencies: [.product(name: "SharedJWT", package: "jwt-pair")]),
+        .executableTarget(name: "FuzzAuthorization", dependencies: [.product(name: "ServiceSupport", package: "jwt-pair")]),
+        .executableTarget(name: "FuzzRequestBody", dependencies: [.product(name: "ServiceSupport", package: "jwt-pair")]),
     ]
 )

@@ -5,12 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
-targets=(FuzzToken FuzzJWKSet FuzzJSON)
+targets=(FuzzToken FuzzJWKSet FuzzJSON FuzzAuthorization FuzzRequestBody)
 corpus_for() {
     case "$1" in
         FuzzToken) echo token ;;
         FuzzJWKSet) echo jwks ;;
         FuzzJSON) echo json ;;
+        FuzzAuthorization) echo authorization ;;
+        FuzzRequestBody) echo body ;;
     esac
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceSupport
 import SharedJWT
 
 /// Request context: Hummingbird's core storage plus the client address for rate limits.
@@ -169,45 +170,20 @@ enum BodyReader {
         throw OAuthError.invalidRequest("Content-Type must be \(expected)")
     }
 
-    /// A JSON object whose members are strings (or null). Parsed with SharedJWT's strict
-    /// parser: duplicate members and nesting deeper than 64 are malformed.
     static func parseJSON(_ bytes: [UInt8]) throws -> BodyFields {
-        let value: JSONValue
         do {
-            value = try JSONValue.parse(bytes)
+            return BodyFields(values: try BodyFieldsParser.parseJSONObject(bytes))
         } catch {
-            throw OAuthError.invalidRequest("body is not valid JSON")
+            throw OAuthError.invalidRequest(error.description)
         }
-        guard let members = value.objectValue else { throw OAuthError.invalidRequest("body must be a JSON object") }
-        var values: [String: String] = [:]
-        for (key, member) in members {
-            if let string = member.stringValue {
-                values[key] = string
-            } else if member != .null {
-                throw OAuthError.invalidRequest("\(key) must be a string")
-            }
-        }
-        return BodyFields(values: values)
     }
 
-    /// application/x-www-form-urlencoded; a repeated parameter is an error (RFC 6749 §3.1).
     static func parseForm(_ bytes: [UInt8]) throws -> BodyFields {
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw OAuthError.invalidRequest("body is not UTF-8") }
-        var values: [String: String] = [:]
-        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = decodeComponent(parts[0]), !name.isEmpty else { throw OAuthError.invalidRequest("malformed form body") }
-            guard let value = decodeComponent(parts.count > 1 ? parts[1] : "") else {
-                throw OAuthError.invalidRequest("malformed form body")
-            }
-            guard values[name] == nil else { throw OAuthError.invalidRequest("parameter \(name) repeated") }
-            values[name] = value
+        do {
+            return BodyFields(values: try BodyFieldsParser.parseForm(bytes))
+        } catch {
+            throw OAuthError.invalidRequest(error.description)
         }
-        return BodyFields(values: values)
-    }
-
-    static func decodeComponent(_ text: Substring) -> String? {
-        String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 }
 

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceSupport
 import SharedJWT
 
 /// Request context carrying the verified claims to handlers.
@@ -53,48 +54,15 @@ struct BearerMiddleware: RouterMiddleware {
         return try Self.parse(value, maxTokenBytes: self.maxTokenBytes)
     }
 
-    /// `Bearer <b64token>` (RFC 6750 §2.1).
+    /// `Bearer <b64token>` (RFC 6750 §2.1), mapped onto the contract's statuses.
     static func parse(_ value: String, maxTokenBytes: Int) throws(BearerError) -> Substring {
-        let trimmed = value.drop { $0 == " " || $0 == "\t" }
-        guard let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }) else {
-            if trimmed.lowercased() == "bearer" { throw .invalidRequest("the bearer token is empty") }
-            throw .invalidRequest("the Authorization header is not Bearer <token>")
-        }
-        guard trimmed[..<space].lowercased() == "bearer" else {
-            throw .invalidRequest("the Authorization scheme is not Bearer")
-        }
-        var token = trimmed[space...].drop { $0 == " " || $0 == "\t" }
-        while let last = token.last, last == " " || last == "\t" { token = token.dropLast() }
-        guard !token.isEmpty else { throw .invalidRequest("the bearer token is empty") }
-        guard token.utf8.count <= maxTokenBytes else { throw .invalidToken(JWTError.tooLarge.description) }
-        guard Self.isB64Token(token) else {
-            throw .invalidRequest("the bearer token has characters RFC 6750 does not allow")
-        }
-        return token
-    }
-
-    /// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
-    static func isB64Token(_ token: Substring) -> Bool {
-        // On the hot path: scan contiguous UTF-8 with a table rather than via Character.
-        if let result = token.utf8.withContiguousStorageIfAvailable(Self.isB64Token) { return result }
-        return Array(token.utf8).withUnsafeBufferPointer(Self.isB64Token)
-    }
-
-    private static func isB64Token(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let first = bytes.first, first != UInt8(ascii: "=") else { return false }
-        var index = 0
-        while index < bytes.count, Self.b64TokenBytes[Int(bytes[index])] { index += 1 }
-        while index < bytes.count, bytes[index] == UInt8(ascii: "=") { index += 1 }
-        return index == bytes.count
-    }
-
-    private static let b64TokenBytes: [Bool] = (0..<256).map { value in
-        switch UInt8(value) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"):
-            true
-        default:
-            false
+        do {
+            return try BearerAuthorization.token(from: value, maxTokenBytes: maxTokenBytes)
+        } catch {
+            switch error {
+            case .malformed(let description): throw .invalidRequest(description)
+            case .tooLarge: throw .invalidToken(JWTError.tooLarge.description)
+            }
         }
     }
 }
