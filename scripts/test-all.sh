@@ -55,6 +55,9 @@ step build "$SWIFT" build --build-tests
 if [ -f "$logs/build.log" ] && [ ${#broken_steps[@]} -eq 0 ]; then
     step swift "$SWIFT" test --skip-build ${SWIFT_TEST_FLAGS:-}
     count_swift "$logs/swift.log"
+    # PostgreSQL (issue 9): a throwaway cluster, the store conformance and replica suites.
+    step postgres scripts/postgres-test.sh --skip-build
+    count_swift "$logs/postgres.log"
     step stack scripts/stack-tests.sh
     count_pytest "$logs/stack.log"
     step interop scripts/interop.sh

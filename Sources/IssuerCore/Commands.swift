@@ -26,6 +26,7 @@ public struct IssuerOptions: ParsableArguments {
     @Option(help: "aud of every token (ISSUER_AUDIENCE; default resource-api).") var audience: String?
     @Option(help: "Key directory (ISSUER_KEYS_DIR; default keys).") var keysDir: String?
     @Option(help: "SQLite file (ISSUER_DATA; default data/issuer.sqlite).") var data: String?
+    @Option(help: "A SQLite path or a postgres:// URL; wins over --data (ISSUER_STORE; default: --data).") var store: String?
     @Option(help: "Access token lifetime (ISSUER_ACCESS_TTL; default 5m).") var accessTtl: String?
     @Option(help: "Refresh token lifetime (ISSUER_REFRESH_TTL; default 24h).") var refreshTtl: String?
     @Option(help: "JWKS Cache-Control max-age (ISSUER_JWKS_MAX_AGE; default 5m).") var jwksMaxAge: String?
@@ -64,6 +65,7 @@ public struct IssuerOptions: ParsableArguments {
         }
         if let text = source.value(keysDir, env: "ISSUER_KEYS_DIR") { configuration.keysDirectory = text }
         if let text = source.value(data, env: "ISSUER_DATA") { configuration.databasePath = text }
+        try StoreSelection.apply(source.value(store, env: "ISSUER_STORE"), to: &configuration)
         if case .some(.some(let value)) = try source.duration(accessTtl, option: "--access-ttl", env: "ISSUER_ACCESS_TTL") {
             configuration.accessTTL = value
         }
@@ -213,7 +215,7 @@ public struct Users: AsyncParsableCommand {
             let configuration = try options.resolveOrExit()
             try UserNames.validate(name)
             for role in roles { try UserNames.validateRole(role) }
-            let store = try SQLiteIssuerStore(path: configuration.databasePath)
+            let store = try await IssuerStores.openForCommand(configuration)
             if try await store.user(named: name) != nil {
                 if ifMissing { return }
                 CLIOutput.error("issuer: user \(name) already exists")
@@ -255,7 +257,7 @@ public struct Users: AsyncParsableCommand {
 
         public func run() async throws {
             let configuration = try options.resolveOrExit()
-            let store = try SQLiteIssuerStore(path: configuration.databasePath)
+            let store = try await IssuerStores.openForCommand(configuration)
             for user in try await store.listUsers() {
                 print("\(user.name)\t\(user.roles.joined(separator: ","))")
             }
@@ -270,7 +272,7 @@ public struct Users: AsyncParsableCommand {
 
         public func run() async throws {
             let configuration = try options.resolveOrExit()
-            let store = try SQLiteIssuerStore(path: configuration.databasePath)
+            let store = try await IssuerStores.openForCommand(configuration)
             guard try await store.deleteUser(named: name) else {
                 CLIOutput.error("issuer: no user \(name)")
                 throw ExitCode.failure
@@ -429,7 +431,7 @@ public struct Clients: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             for scope in scopes { try UserNames.validateRole(scope) }
-            let store = try SQLiteIssuerStore(path: configuration.databasePath)
+            let store = try await IssuerStores.openForCommand(configuration)
             let secret = Secrets.clientSecret()
             let hash = try await PasswordHasher(cost: configuration.bcryptCost).hash(secret)
             let scopes = self.scopes.isEmpty ? [TokenService.loginScope] : self.scopes

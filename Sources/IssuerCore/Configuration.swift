@@ -27,6 +27,8 @@ public struct IssuerConfiguration: Sendable {
     public var audience: String = "resource-api"
     public var keysDirectory: String = "keys"
     public var databasePath: String = "data/issuer.sqlite"
+    /// A `postgres://` URL (`--store`): the shared store of several replicas; nil means SQLite at `databasePath`.
+    public var storeURL: String? = nil
     /// Seconds.
     public var accessTTL: Int64 = 300
     public var refreshTTL: Int64 = 86400

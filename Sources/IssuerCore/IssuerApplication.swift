@@ -21,12 +21,8 @@ public func makeIssuerApplication(
     handleSIGHUP: Bool = false,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> IssuerApplication {
-    let store: SQLiteIssuerStore
-    do {
-        store = try SQLiteIssuerStore(path: configuration.databasePath)
-    } catch {
-        throw ConfigurationError(option: "--data", problem: "cannot open \(configuration.databasePath): \(error)")
-    }
+    let opened = try await IssuerStores.open(configuration, logger: logger)
+    let store = opened.store
     let keyRing = KeyRing(
         directory: KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits),
         policy: configuration.lifecyclePolicy, clock: configuration.clock, logger: logger
@@ -39,9 +35,14 @@ public func makeIssuerApplication(
         keyRing: keyRing,
         tokens: TokenService(configuration: configuration, keyRing: keyRing, store: store),
         hasher: hasher,
-        userLimiter: LoginRateLimiter(maxFailures: configuration.maxLoginFailures, window: Double(configuration.loginFailureWindow)),
+        // On PostgreSQL the failure counts are the database's: every replica enforces the same limits.
+        userLimiter: LoginRateLimiter(
+            maxFailures: configuration.maxLoginFailures, window: Double(configuration.loginFailureWindow),
+            shared: opened.sharedLoginFailures, sharedPrefix: "user:"
+        ),
         addressLimiter: LoginRateLimiter(
-            maxFailures: configuration.maxLoginFailuresPerAddress, window: Double(configuration.loginFailureWindow)
+            maxFailures: configuration.maxLoginFailuresPerAddress, window: Double(configuration.loginFailureWindow),
+            shared: opened.sharedLoginFailures, sharedPrefix: "addr:"
         ),
         metrics: IssuerMetrics(factory: PrometheusMetricsFactory(registry: metricsRegistry)),
         renderMetrics: { metricsRegistry.emitToString() }
@@ -61,10 +62,17 @@ public func makeIssuerApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [maintenance],
+        // The pool first: services stop in reverse order, so it outlives the server's last request.
+        services: (opened.service.map { [$0] } ?? []) + [maintenance],
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
-            logger.info("issuer listening", metadata: ["host": .string(configuration.host), "port": "\(port)", "iss": .string(configuration.issuerURL)])
+            logger.info(
+                "issuer listening",
+                metadata: [
+                    "host": .string(configuration.host), "port": "\(port)", "iss": .string(configuration.issuerURL),
+                    "store": .string(opened.description),
+                ]
+            )
             await onServerRunning(port)
         },
         logger: logger

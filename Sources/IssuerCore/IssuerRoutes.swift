@@ -86,7 +86,7 @@ struct IssuerRoutes: Sendable {
         let username = try fields.required("username")
         let password = try fields.required("password")
         let now = clock()
-        let wait = [userLimiter.retryAfter(key: username, now: now), addressLimiter.retryAfter(key: context.remoteAddress, now: now)]
+        let wait = try await [userLimiter.retryAfter(key: username, now: now), addressLimiter.retryAfter(key: context.remoteAddress, now: now)]
             .compactMap { $0 }.max()
         if let wait {
             metrics.rateLimited.increment()
@@ -97,13 +97,13 @@ struct IssuerRoutes: Sendable {
         }
         let user = try await store.user(named: username)
         guard try await hasher.verify(password, hash: user?.passwordHash), let user else {
-            userLimiter.recordFailure(key: username, now: now)
-            addressLimiter.recordFailure(key: context.remoteAddress, now: now)
+            try await userLimiter.recordFailure(key: username, now: now)
+            try await addressLimiter.recordFailure(key: context.remoteAddress, now: now)
             metrics.loginFailures.increment()
             context.logger.info("login failed", metadata: ["address": .string(context.remoteAddress)])
             throw OAuthError(.unauthorized, "invalid_grant", "invalid username or password")
         }
-        userLimiter.recordSuccess(key: username)
+        try await userLimiter.recordSuccess(key: username)
         let response = try await tokens.startSession(
             subject: user.name, clientID: TokenService.loginClientID, scope: TokenService.loginScope, roles: user.roles
         )
@@ -167,7 +167,7 @@ struct IssuerRoutes: Sendable {
         }
         let now = clock()
         let limitKey = "\u{0}client:" + id  // cannot collide with a user name (no control characters)
-        let wait = [userLimiter.retryAfter(key: limitKey, now: now), addressLimiter.retryAfter(key: address, now: now)].compactMap { $0 }.max()
+        let wait = try await [userLimiter.retryAfter(key: limitKey, now: now), addressLimiter.retryAfter(key: address, now: now)].compactMap { $0 }.max()
         if let wait {
             metrics.rateLimited.increment()
             throw OAuthError(
@@ -177,8 +177,8 @@ struct IssuerRoutes: Sendable {
         }
         let client = try await store.client(id: id)
         guard try await hasher.verify(secret, hash: client?.secretHash), let client else {
-            userLimiter.recordFailure(key: limitKey, now: now)
-            addressLimiter.recordFailure(key: address, now: now)
+            try await userLimiter.recordFailure(key: limitKey, now: now)
+            try await addressLimiter.recordFailure(key: address, now: now)
             throw OAuthError.invalidClient("client authentication failed")
         }
         return client

@@ -19,6 +19,11 @@ CONTRACT_OPTIONS = {
                       "JWKS_MIN_REFRESH", "JWKS_MAX_STALE", "REVOCATION_POLL", "LOG_LEVEL", "LOG_FORMAT"},
 }
 EXECUTABLES = {"issuer", "resource-api", "rotation-drill"}
+# Profile `ha` (issue 9): PostgreSQL, two Issuers, nginx, a ResourceAPI behind the balancer.
+HA_SERVICES = {"postgres", "issuer-a", "issuer-b", "balancer", "resource-api-ha"}
+THIRD_PARTY = {"postgres", "balancer"}
+# Options beyond the contract's table, added by later issues.
+EXTRA_OPTIONS = {"ISSUER_": {"STORE"}, "RESOURCE_API_": set()}
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +58,19 @@ def mounts(service: dict) -> list:
 
 
 def test_services_are_the_issuer_the_resource_api_and_a_drill_under_a_profile(compose):
-    assert set(services(compose)) == {"issuer", "resource-api", "drill"}
+    assert set(services(compose)) == {"issuer", "resource-api", "drill"} | HA_SERVICES
+    for name in HA_SERVICES:
+        assert services(compose)[name].get("profiles") == ["ha"], name
     assert "profiles" not in services(compose)["issuer"] and "profiles" not in services(compose)["resource-api"]
     assert services(compose)["drill"].get("profiles") == ["drill"]
 
 
 def test_every_service_runs_one_of_our_executables_from_the_same_image(compose):
     for name, service in services(compose).items():
+        if name in THIRD_PARTY:
+            # Pinned official images, never :latest.
+            assert re.fullmatch(r"(postgres|nginx):[\d.]+-bookworm", service.get("image", "")), f"{name}: {service.get('image')}"
+            continue
         command = service.get("command")
         assert isinstance(command, list) and command[0] in EXECUTABLES, f"{name}: command {command}"
         assert service.get("image") == "jwt-pair:latest", name
@@ -97,6 +108,10 @@ def test_only_the_issuer_gets_the_keys_volume(compose):
     keys_volume = dict((target, source) for source, target in mounts(issuer))[keys_target]
     for name, service in services(compose).items():
         if name == "issuer":
+            continue
+        if name in ("issuer-a", "issuer-b"):
+            # The replicas share their own keys volume, never the single Issuer's.
+            assert [source for source, target in mounts(service)] == ["issuer-ha-keys"], f"{name}: {mounts(service)}"
             continue
         for source, target in mounts(service):
             assert source != keys_volume and "keys" not in source and "keys" not in target, f"{name} mounts {source}:{target}"
@@ -142,14 +157,17 @@ def test_environment_names_exist_in_the_contract(compose, binaries):
         "resource-api": subprocess.run([binaries["resource-api"], "--help"], capture_output=True, text=True, timeout=30).stdout,
         "rotation-drill": subprocess.run([binaries["rotation-drill"], "run", "--help"], capture_output=True, text=True, timeout=30).stdout,
     }
-    prefixes = {"issuer": "ISSUER_", "resource-api": "RESOURCE_API_", "drill": "DRILL_"}
+    prefixes = {"issuer": "ISSUER_", "resource-api": "RESOURCE_API_", "rotation-drill": "DRILL_"}
     for name, service in services(compose).items():
+        if name in THIRD_PARTY:
+            continue
         executable = service["command"][0]
+        prefix = prefixes[executable]
         for variable in environment(service):
-            assert variable.startswith(prefixes[name]), f"{name}: {variable} is not a {prefixes[name]}* variable"
-            if name in ("issuer", "resource-api"):
-                option = variable[len(prefixes[name]):]
-                assert option in CONTRACT_OPTIONS[prefixes[name]], f"{name}: {variable} is not an option of the contract"
+            assert variable.startswith(prefix), f"{name}: {variable} is not a {prefix}* variable"
+            if executable in ("issuer", "resource-api"):
+                option = variable[len(prefix):]
+                assert option in CONTRACT_OPTIONS[prefix] | EXTRA_OPTIONS[prefix], f"{name}: {variable} is not an option of the contract"
             # The executable itself documents the variable (so it reads it).
             assert variable in re.sub(r"\s+", "", help_text[executable]), f"{executable} --help does not mention {variable}"
 
@@ -183,3 +201,55 @@ def test_dockerfile_builds_on_swift_bookworm_and_runs_slim_as_non_root():
     assert "COPY --from=build /staging/ /usr/local/bin/" in runtime
     ignore = (REPO / "deploy" / "Dockerfile.dockerignore").read_text().split()
     assert "keys" in ignore and "data" in ignore, "key material must never enter the build context"
+
+
+# MARK: profile ha (issue 9)
+
+
+def test_ha_replicas_share_the_database_the_keys_and_the_public_url(compose):
+    a, b = environment(services(compose)["issuer-a"]), environment(services(compose)["issuer-b"])
+    assert a == b, "the two replicas must be configured alike"
+    assert re.fullmatch(r"postgres://issuer:\$\{ISSUER_PG_PASSWORD:-[^}]+\}@postgres:5432/issuer\?sslmode=disable", a["ISSUER_STORE"])
+    assert "ISSUER_DATA" not in a
+    assert a["ISSUER_ISSUER_URL"] == "http://localhost:8091"
+    assert {target for _, target in mounts(services(compose)["issuer-a"])} == {a["ISSUER_KEYS_DIR"]}
+    assert mounts(services(compose)["issuer-a"]) == mounts(services(compose)["issuer-b"])
+    assert "issuer-ha-keys" in compose["volumes"] and "issuer-pg" in compose["volumes"]
+    # Neither replica publishes a port: clients go through the balancer.
+    assert "ports" not in services(compose)["issuer-a"] and "ports" not in services(compose)["issuer-b"]
+    # B starts after A has created the keys; both wait for a healthy database.
+    assert services(compose)["issuer-a"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services(compose)["issuer-b"]["depends_on"]["issuer-a"] == {"condition": "service_healthy"}
+
+
+def test_ha_postgres_matches_the_store_url(compose):
+    postgres = services(compose)["postgres"]
+    env = postgres["environment"]
+    assert env["POSTGRES_USER"] == "issuer" and env["POSTGRES_DB"] == "issuer"
+    assert env["POSTGRES_PASSWORD"] in environment(services(compose)["issuer-a"])["ISSUER_STORE"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    assert "ports" not in postgres, "the database stays inside the compose network"
+
+
+def test_ha_balancer_fronts_both_replicas_and_the_resource_api_uses_it(compose):
+    balancer = services(compose)["balancer"]
+    assert port_mappings(balancer) == [("127.0.0.1", 8091, 8080)]
+    (source, target), = mounts(balancer)
+    assert target == "/etc/nginx/nginx.conf" and balancer["volumes"][0].endswith(":ro")
+    conf = (COMPOSE.parent / source).read_text()
+    upstream = re.search(r"upstream issuers \{(.*?)\}", conf, re.S).group(1)
+    assert re.findall(r"server (\S+?)[ ;]", upstream) == ["issuer-a:8081", "issuer-b:8081"]
+    assert re.search(r"listen 8080;", conf) and "proxy_pass http://issuers;" in conf
+    # Never re-send a POST that reached a replica (a refresh presented twice is a replay).
+    assert "non_idempotent" not in conf
+    resource = environment(services(compose)["resource-api-ha"])
+    assert resource["RESOURCE_API_ISSUER_URL"] == "http://balancer:8080"
+    assert resource["RESOURCE_API_EXPECTED_ISSUER"] == environment(services(compose)["issuer-a"])["ISSUER_ISSUER_URL"]
+    assert port_mappings(services(compose)["resource-api-ha"]) == [("127.0.0.1", 8092, 8082)]
+    assert not mounts(services(compose)["resource-api-ha"])
+
+
+def test_ha_services_stay_out_of_the_default_start(compose):
+    # `docker compose up` without a profile starts exactly the single-Issuer pair.
+    default = {name for name, service in services(compose).items() if not service.get("profiles")}
+    assert default == {"issuer", "resource-api"}
