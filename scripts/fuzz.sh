@@ -16,7 +16,7 @@ corpus_for() {
     esac
 }
 
-swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address 2>&1 | grep -vE "^\[|^Building|unhandled" || true
+swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address 2>&1 | grep -vE "^\[|^Building|unhandled|ld.gold: warning" || true
 bin="$(swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address --show-bin-path)"
 scratch="${FUZZ_WORK_DIR:-Fuzz/.work}"
 mkdir -p "$scratch"
