@@ -250,6 +250,23 @@ struct PostgresStoreConformanceTests {
         await first.stop()
     }
 
+    /// `users` and `clients` work on the database named by --store, as on the SQLite file.
+    @Test func cliWritesToTheSharedStore() async throws {
+        let database = try await PostgresTestStore()
+        let directory = try TempDirectory()
+        let base = ["--keys-dir", directory.keys, "--store", database.url, "--bcrypt-cost", "4"]
+        #expect(try await runCommand(["users", "add", "erin", "--role", "admin"] + base) == 0)
+        #expect(try await runCommand(["users", "add", "erin"] + base) == 1)
+        #expect(try await runCommand(["clients", "add", "svc"] + base) == 0)
+        #expect(try await database.store.user(named: "erin")?.roles == ["admin"])
+        #expect(try await database.store.client(id: "svc")?.scopes == ["api"])
+        #expect(try await runCommand(["users", "delete", "erin"] + base) == 0)
+        #expect(try await database.store.user(named: "erin") == nil)
+        // The SQLite file was never created: --store won.
+        #expect(!FileManager.default.fileExists(atPath: directory.database))
+        await database.stop()
+    }
+
     @Test func migrationsRunOnceWhenReplicasStartTogether() async throws {
         let first = try await PostgresTestStore()
         let location = try PostgresLocation(url: first.url)
