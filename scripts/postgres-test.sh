@@ -24,8 +24,15 @@ if ! PG_BIN="$(find_pg_bin)"; then
     echo "postgres-test: installing PostgreSQL from Debian's packages"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # policy-rc.d keeps the package from starting its own cluster where services can start.
-    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    # A policy-rc.d that says "no" keeps the package from starting its own cluster on 5432.
+    policy_added=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_added=1
+    fi
+    install_status=0
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null || install_status=$?
+    if [ "$policy_added" -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+    [ "$install_status" -eq 0 ] || { echo "postgres-test: apt-get install postgresql failed" >&2; exit 1; }
     PG_BIN="$(find_pg_bin)"
 fi
 
