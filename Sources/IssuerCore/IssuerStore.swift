@@ -57,6 +57,41 @@ public enum RefreshOutcome: Sendable, Equatable {
     case reused(family: String)
 }
 
+/// Everything one refresh needs from the store (see `IssuerStore.refresh`).
+public struct RefreshRequest: Sendable, Equatable {
+    public var oldHash: String
+    public var newHash: String
+    public var newExpiresAt: Double
+    public var now: Double
+    /// The access token about to be signed for the rotated grant: recorded with its family.
+    public var accessTokenID: String
+    public var accessExpiresAt: Int64
+    /// Sessions of this client take their roles from the user as it is now.
+    public var currentRolesClientID: String
+
+    public init(
+        oldHash: String, newHash: String, newExpiresAt: Double, now: Double,
+        accessTokenID: String, accessExpiresAt: Int64, currentRolesClientID: String
+    ) {
+        self.oldHash = oldHash
+        self.newHash = newHash
+        self.newExpiresAt = newExpiresAt
+        self.now = now
+        self.accessTokenID = accessTokenID
+        self.accessExpiresAt = accessExpiresAt
+        self.currentRolesClientID = currentRolesClientID
+    }
+}
+
+public enum RefreshResult: Sendable, Equatable {
+    /// Rotated; the grant carries the roles to sign, and the access token is recorded.
+    case rotated(RefreshGrant)
+    case invalid
+    case reused(family: String)
+    /// Rotated, but the session's user was deleted: the family is now revoked.
+    case userGone
+}
+
 public struct RevocationEntry: Sendable, Equatable {
     public var jti: String
     public var exp: Int64
@@ -90,6 +125,11 @@ public protocol IssuerStore: Sendable {
     /// Revokes the family of the token with this hash; returns the family, if any.
     func revokeFamily(ofTokenHash hash: String) async throws -> String?
     func revokeFamily(_ family: String) async throws
+    /// One refresh: `rotateRefreshToken`, the user's current roles for sessions of
+    /// `currentRolesClientID` (a deleted user's family is revoked: `.userGone`), and
+    /// `recordAccessToken` for the token about to be signed. A store may do it all in
+    /// one transaction (SQLite does); the default composes the calls above.
+    func refresh(_ request: RefreshRequest) async throws -> RefreshResult
 
     // Access tokens and the revocation feed
     /// Remembers which session an access token belongs to (for /logout).
@@ -105,4 +145,26 @@ public protocol IssuerStore: Sendable {
     func purgeExpired(now: Double) async throws
     /// A trivial query, for /readyz.
     func ping() async throws
+}
+
+extension IssuerStore {
+    public func refresh(_ request: RefreshRequest) async throws -> RefreshResult {
+        let outcome = try await rotateRefreshToken(
+            oldHash: request.oldHash, newHash: request.newHash, newExpiresAt: request.newExpiresAt, now: request.now
+        )
+        switch outcome {
+        case .invalid: return .invalid
+        case .reused(let family): return .reused(family: family)
+        case .rotated(var grant):
+            if grant.clientID == request.currentRolesClientID {
+                guard let user = try await user(named: grant.subject) else {
+                    try await revokeFamily(grant.family)
+                    return .userGone
+                }
+                grant.roles = user.roles
+            }
+            try await recordAccessToken(jti: request.accessTokenID, family: grant.family, expiresAt: request.accessExpiresAt)
+            return .rotated(grant)
+        }
+    }
 }

@@ -31,10 +31,13 @@ struct TokenService: Sendable {
     var clock: @Sendable () -> Double { configuration.clock }
 
     /// Signs an access token with the active key. Returns the token, its jti and exp.
-    func accessToken(subject: String, clientID: String, scope: String, roles: [String]) throws -> (token: String, jti: String, exp: Int64) {
+    /// `jti` and `issuedAt` may be chosen by the caller (the refresh path records the jti
+    /// before signing).
+    func accessToken(
+        subject: String, clientID: String, scope: String, roles: [String], jti: String = Secrets.tokenID(), issuedAt: Int64? = nil
+    ) throws -> (token: String, jti: String, exp: Int64) {
         guard let snapshot = keyRing.current() else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "no signing key loaded") }
-        let now = Int64(clock().rounded(.down))
-        let jti = Secrets.tokenID()
+        let now = issuedAt ?? Int64(clock().rounded(.down))
         let exp = now + configuration.accessTTL
         let claims = JWTClaims(
             issuer: configuration.issuerURL, subject: subject, audience: [configuration.audience],
@@ -60,21 +63,29 @@ struct TokenService: Sendable {
     func refresh(_ token: String) async throws -> (TokenResponse, RefreshOutcome) {
         let successor = Secrets.refreshToken()
         let now = clock()
-        let outcome = try await store.rotateRefreshToken(
-            oldHash: Secrets.tokenHash(token), newHash: Secrets.tokenHash(successor),
-            newExpiresAt: now + Double(configuration.refreshTTL), now: now
+        let issuedAt = Int64(now.rounded(.down))
+        let jti = Secrets.tokenID()
+        // One store call (one transaction in SQLite): rotation, the user's current roles
+        // (login sessions; a deleted user's session ends), and the access token's record.
+        let result = try await store.refresh(
+            RefreshRequest(
+                oldHash: Secrets.tokenHash(token), newHash: Secrets.tokenHash(successor),
+                newExpiresAt: now + Double(configuration.refreshTTL), now: now,
+                accessTokenID: jti, accessExpiresAt: issuedAt + configuration.accessTTL,
+                currentRolesClientID: Self.loginClientID
+            )
         )
-        switch outcome {
-        case .rotated(var grant):
-            if grant.clientID == Self.loginClientID {
-                // Roles come from the user as it is now; a deleted user's session ends.
-                guard let user = try await store.user(named: grant.subject) else {
-                    try await store.revokeFamily(grant.family)
-                    throw OAuthError.invalidGrant("the user no longer exists")
-                }
-                grant.roles = user.roles
-            }
-            return (try await respond(grant: grant, refreshToken: successor), outcome)
+        switch result {
+        case .rotated(let grant):
+            let access = try accessToken(
+                subject: grant.subject, clientID: grant.clientID, scope: grant.scope, roles: grant.roles, jti: jti, issuedAt: issuedAt
+            )
+            let response = TokenResponse(
+                accessToken: access.token, expiresIn: configuration.accessTTL, refreshToken: successor, scope: grant.scope
+            )
+            return (response, .rotated(grant))
+        case .userGone:
+            throw OAuthError.invalidGrant("the user no longer exists")
         case .invalid:
             throw OAuthError.invalidGrant("refresh token is invalid, expired or revoked")
         case .reused:

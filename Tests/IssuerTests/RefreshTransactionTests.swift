@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+@testable import IssuerCore
+
+/// `IssuerStore.refresh`: the whole refresh (rotation, current roles, access-token record)
+/// in one store call. SQLite does it in one transaction; the protocol's default (used by
+/// stores that do not override it) composes the single-purpose calls. Both must agree.
+@Suite struct RefreshTransactionTests {
+    static let now: Double = 1_800_000_000
+
+    /// Forwards everything to SQLite except `refresh`, so the protocol's default runs.
+    struct ComposedStore: IssuerStore {
+        let base: SQLiteIssuerStore
+        func addUser(_ user: UserRecord) async throws { try await base.addUser(user) }
+        func user(named name: String) async throws -> UserRecord? { try await base.user(named: name) }
+        func listUsers() async throws -> [UserRecord] { try await base.listUsers() }
+        func deleteUser(named name: String) async throws -> Bool { try await base.deleteUser(named: name) }
+        func addClient(_ client: ClientRecord) async throws { try await base.addClient(client) }
+        func client(id: String) async throws -> ClientRecord? { try await base.client(id: id) }
+        func storeRefreshToken(hash: String, grant: RefreshGrant, parent: String?, expiresAt: Double, now: Double) async throws {
+            try await base.storeRefreshToken(hash: hash, grant: grant, parent: parent, expiresAt: expiresAt, now: now)
+        }
+        func rotateRefreshToken(oldHash: String, newHash: String, newExpiresAt: Double, now: Double) async throws -> RefreshOutcome {
+            try await base.rotateRefreshToken(oldHash: oldHash, newHash: newHash, newExpiresAt: newExpiresAt, now: now)
+        }
+        func revokeFamily(ofTokenHash hash: String) async throws -> String? { try await base.revokeFamily(ofTokenHash: hash) }
+        func revokeFamily(_ family: String) async throws { try await base.revokeFamily(family) }
+        func recordAccessToken(jti: String, family: String, expiresAt: Int64) async throws {
+            try await base.recordAccessToken(jti: jti, family: family, expiresAt: expiresAt)
+        }
+        func family(ofAccessToken jti: String) async throws -> String? { try await base.family(ofAccessToken: jti) }
+        func revokeAccessToken(jti: String, expiresAt: Int64) async throws { try await base.revokeAccessToken(jti: jti, expiresAt: expiresAt) }
+        func isAccessTokenRevoked(jti: String) async throws -> Bool { try await base.isAccessTokenRevoked(jti: jti) }
+        func revocations(after cursor: Int64, now: Double) async throws -> (cursor: Int64, entries: [RevocationEntry]) {
+            try await base.revocations(after: cursor, now: now)
+        }
+        func purgeExpired(now: Double) async throws { try await base.purgeExpired(now: now) }
+        func ping() async throws { try await base.ping() }
+    }
+
+    static func request(_ old: String, _ new: String, jti: String) -> RefreshRequest {
+        RefreshRequest(
+            oldHash: old, newHash: new, newExpiresAt: now + 100, now: now,
+            accessTokenID: jti, accessExpiresAt: Int64(now) + 300, currentRolesClientID: "login"
+        )
+    }
+
+    static func exercise(_ store: any IssuerStore, sqlite: SQLiteIssuerStore) async throws {
+        try await sqlite.addUser(UserRecord(name: "alice", passwordHash: "h", roles: ["user", "admin"], createdAt: now))
+        // The grant was minted with older roles: the rotation picks up the current ones.
+        let grant = RefreshGrant(family: "fam-a", subject: "alice", clientID: "login", scope: "api", roles: ["user"])
+        try await sqlite.storeRefreshToken(hash: "r0", grant: grant, parent: nil, expiresAt: now + 100, now: now)
+
+        var expected = grant
+        expected.roles = ["user", "admin"]
+        #expect(try await store.refresh(request("r0", "r1", jti: "j1")) == .rotated(expected))
+        // The access token is recorded with its family (what /logout needs).
+        #expect(try await sqlite.family(ofAccessToken: "j1") == "fam-a")
+        // The successor works once; the used token is a replay that revokes the family.
+        #expect(try await store.refresh(request("r1", "r2", jti: "j2")) == .rotated(expected))
+        #expect(try await store.refresh(request("r1", "r3", jti: "j3")) == .reused(family: "fam-a"))
+        #expect(try await store.refresh(request("r2", "r4", jti: "j4")) == .invalid)
+        #expect(try await sqlite.family(ofAccessToken: "j4") == nil)
+        #expect(try await store.refresh(request("unknown", "r5", jti: "j5")) == .invalid)
+
+        // A deleted user's session ends at its next refresh.
+        try await sqlite.addUser(UserRecord(name: "bob", passwordHash: "h", roles: ["user"], createdAt: now))
+        let bob = RefreshGrant(family: "fam-b", subject: "bob", clientID: "login", scope: "api", roles: ["user"])
+        try await sqlite.storeRefreshToken(hash: "b0", grant: bob, parent: nil, expiresAt: now + 100, now: now)
+        #expect(try await store.refresh(request("b0", "b1", jti: "jb1")) == .rotated(bob))
+        _ = try await sqlite.deleteUser(named: "bob")
+        try await sqlite.storeRefreshToken(hash: "b9", grant: bob, parent: nil, expiresAt: now + 100, now: now)
+        #expect(try await store.refresh(request("b9", "b10", jti: "jb2")) == .userGone)
+        #expect(try await store.refresh(request("b10", "b11", jti: "jb3")) == .invalid)
+
+        // Other clients keep the roles of their grant (none for a service client).
+        let service = RefreshGrant(family: "fam-s", subject: "svc", clientID: "svc", scope: "api", roles: [])
+        try await sqlite.storeRefreshToken(hash: "s0", grant: service, parent: nil, expiresAt: now + 100, now: now)
+        #expect(try await store.refresh(request("s0", "s1", jti: "js1")) == .rotated(service))
+    }
+
+    static func database() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("refresh-\(UUID().uuidString).sqlite").path
+    }
+
+    @Test func sqliteDoesTheRefreshInOneCall() async throws {
+        let path = Self.database()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sqlite = try SQLiteIssuerStore(path: path)
+        try await Self.exercise(sqlite, sqlite: sqlite)
+    }
+
+    @Test func theDefaultComposesTheSameAnswer() async throws {
+        let path = Self.database()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sqlite = try SQLiteIssuerStore(path: path)
+        try await Self.exercise(ComposedStore(base: sqlite), sqlite: sqlite)
+    }
+}
