@@ -18,6 +18,7 @@
 #   WAIT_IDLE_S (0)    before each window wait up to N s for both cores to be idle
 #   RESULTS_OUT        also write the report (markdown) to this file, e.g. bench/RESULTS.md
 #   BENCH_SCRATCH      scratch path of the release build (.build-bench)
+#   SKIP_BUILD=1       use the binaries already built (for development)
 #   SCENARIOS (all)    our windows to run, e.g. "greet_hot healthz" (for development)
 # Raw result lines: .bench/results/run-<time>.txt; the report: .bench/results/latest.md.
 set -euo pipefail
@@ -53,9 +54,11 @@ fi
 
 # MARK: build
 
-log "swift build -c release --scratch-path $SCRATCH"
-swift build -c release --scratch-path "$SCRATCH" --product issuer >&2
-swift build -c release --scratch-path "$SCRATCH" --product resource-api >&2
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    log "swift build -c release --scratch-path $SCRATCH"
+    swift build -c release --scratch-path "$SCRATCH" --product issuer >&2
+    swift build -c release --scratch-path "$SCRATCH" --product resource-api >&2
+fi
 BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)"
 
 if [ "$ANCHORS" = 1 ]; then
@@ -67,8 +70,10 @@ if [ "$ANCHORS" = 1 ]; then
         cp -ru "$ANCHORS_SRC/$part" "$WORK/anchors/"
     done
     chmod -R u+w "$WORK/anchors"
-    log "building the jwt-kit anchor (release)"
-    (cd "$WORK/anchors/swift-jwtkit" && swift build -c release >&2)
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then
+        log "building the jwt-kit anchor (release)"
+        (cd "$WORK/anchors/swift-jwtkit" && swift build -c release >&2)
+    fi
 fi
 
 # MARK: helpers
@@ -246,7 +251,7 @@ want greet_expired && wrk_window greet_expired "$API_PID" report.lua "$API/api/g
 want greet_tampered && wrk_window greet_tampered "$API_PID" report.lua "$API/api/greet" -H "Authorization: Bearer $TAMPERED"
 want greet_noauth && wrk_window greet_noauth "$API_PID" report.lua "$API/api/greet"
 want healthz && wrk_window healthz "$API_PID" report.lua "$API/healthz"
-emit "ours.rss_after_load api_rss_kb=$(rss_kb "$API_PID") issuer_rss_kb=$(rss_kb "$ISSUER_PID")"
+emit "ours.rss_after_load api_rss_kb=$(rss_kb "$API_PID") issuer_rss_kb=$(rss_kb "$ISSUER_PID") $(awk '/^RssAnon:/{a=$2} /^RssFile:/{f=$2} END{print "api_rss_anon_kb=" a " api_rss_file_kb=" f}' /proc/$API_PID/status)"
 
 want issuance_refresh && REFRESH_FILE="$RUN/refresh.txt" wrk_window issuance_refresh "$ISSUER_PID" refresh.lua "$ISSUER"
 want login && BENCH_METHOD=POST BENCH_BODY='{"username":"user1","password":"password1"}' BENCH_CTYPE=application/json \
@@ -274,8 +279,11 @@ fi
 
 if [ "$MICRO" = 1 ]; then
     log "micro-benchmarks (Benchmarks/, package-benchmark)"
-    "$ROOT/scripts/microbench.sh" --results "$WORK/results/micro" | tee "$WORK/results/micro.txt" >&2
+    # Exit 2: a regression beyond the thresholds in Benchmarks/Thresholds; 4: improvements only.
+    micro_rc=0
+    "$ROOT/scripts/microbench.sh" --results "$WORK/results/micro" >"$WORK/results/micro.txt" || micro_rc=$?
     python3 "$LUA_DIR/micro_summary.py" "$WORK/results/micro" | sed 's/^/micro./' | tee -a "$OUT"
+    emit "micro.thresholds_check rc=$micro_rc"
 fi
 
 # MARK: report

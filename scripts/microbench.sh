@@ -28,13 +28,13 @@ if [ -n "$results" ]; then
     rm -rf "$results"; mkdir -p "$results"
     log "run, export to $results"
     bench --format jmh --path "$results" --no-progress >&2
-    bench --format text --no-progress --time-units microseconds
+    python3 "$ROOT/scripts/bench/micro_summary.py" "$results"
 fi
 case "$mode" in
     check)
         log "thresholds check (Benchmarks/Thresholds)"
-        bench thresholds check --no-progress ;;
+        bench thresholds check --path "$ROOT/Benchmarks/Thresholds" --no-progress ;;
     update)
         log "thresholds update (Benchmarks/Thresholds)"
-        bench thresholds update --no-progress ;;
+        bench thresholds update --path "$ROOT/Benchmarks/Thresholds" --no-progress ;;
 esac

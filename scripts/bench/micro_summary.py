@@ -4,7 +4,8 @@ export of scripts/microbench.sh --results DIR.  Prints one line per benchmark:
   verify_bare p50_us=..   verify_full p50_us=..   sign_bare ..   sign_full ..
 and one line per other benchmark (name with spaces as underscores), for the record.
 jmh export: the wall clock histogram is in ns per outer iteration, scaled to µs by the
-exporter; the RSA benchmarks run one operation per iteration, so that is µs per op."""
+exporter; the RSA benchmarks run one operation per iteration, so that is µs per op; the
+others run 1000 per iteration, so the same number is ns per op."""
 import glob, json, os, sys
 
 KEYS = {"RS256_verify,_bare": "verify_bare", "RS256_verify,_full": "verify_full",
@@ -23,4 +24,8 @@ for path in sorted(glob.glob(os.path.join(folder, "**", "*.json"), recursive=Tru
         p50 = wall.get("scorePercentiles", {}).get("50.0")
         key = next((v for k, v in KEYS.items() if name.startswith(k)), None)
         label = key or ("bench_" + "".join(c if c.isalnum() else "_" for c in name).strip("_"))
-        print(f"{label} p50_us={p50} name={name.replace(' ', '_')}")
+        if key:
+            print(f"{label} p50_us={p50} name={name.replace(' ', '_')}")
+        else:
+            # Scaled x1000 (1000 operations per measured iteration): µs per 1000 ops = ns per op.
+            print(f"{label} p50_ns_per_op={p50} name={name.replace(' ', '_')}")

@@ -84,7 +84,9 @@ mb = lambda kb: kb / 1024 if kb is not None else None
 if rss is not None:
     verdict = "met" if rss / 1024 <= 40 else "NOT met"
     results.append(verdict)
-    rows.append(("ResourceAPI RSS after load", fmt(mb(rss), "MB"), fmt(mb(go_rss), "MB"), fmt(mb(jk_rss), "MB"), "", "≤ 40 MB", verdict))
+    anon, filed = num("ours.rss_after_load", "api_rss_anon_kb"), num("ours.rss_after_load", "api_rss_file_kb")
+    split = f" ({mb(anon):.1f} heap + {mb(filed):.1f} mapped files)" if anon is not None and filed is not None else ""
+    rows.append(("ResourceAPI RSS after load", fmt(mb(rss), "MB") + split, fmt(mb(go_rss), "MB"), fmt(mb(jk_rss), "MB"), "", "≤ 40 MB", verdict))
 before, after = num("ours.rss_soak", "api_rss_kb_before"), num("ours.rss_soak", "api_rss_kb_after")
 if before is not None and after is not None:
     growth = (after - before) / 1024
@@ -104,6 +106,13 @@ for name, full_key, bare_key, target in (("full JWT verify", "micro.verify_full"
     verdict = "met" if r <= target else "NOT met"
     results.append(verdict)
     rows.append((f"{name}, µs/op (p50)", f"{f:.1f} µs (bare {b:.1f} µs)", "", "", f"{r:.2f}× bare", f"≤ {target}×", verdict))
+
+rc = data.get("micro.thresholds_check", {}).get("rc")
+if rc is not None:
+    meaning = {"0": "within thresholds", "4": "improvements only", "2": "REGRESSION"}.get(rc, f"exit {rc}")
+    rows.append(("micro-benchmarks vs Benchmarks/Thresholds", meaning, "", "", "", "no regression",
+                 "met" if rc in ("0", "4") else "NOT met"))
+    results.append("met" if rc in ("0", "4") else "NOT met")
 
 out = []
 meta = data.get("meta", {})
