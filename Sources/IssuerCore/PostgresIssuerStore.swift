@@ -247,34 +247,67 @@ public final class PostgresIssuerStore: IssuerStore, SharedLoginFailures, Servic
 
     public func rotateRefreshToken(oldHash: String, newHash: String, newExpiresAt: Double, now: Double) async throws -> RefreshOutcome {
         try await transaction { connection in
-            // The row lock makes a concurrent rotation of the same token, on any replica,
-            // wait here and then read the token as used.
-            let rows = try await connection.query(
-                """
-                SELECT family, subject, client_id, scope, roles, expires_at, used_at, revoked
-                FROM refresh_tokens WHERE hash = \(oldHash) FOR UPDATE
-                """,
-                logger: self.logger
-            ).collect()
-            guard let row = rows.first else { return .invalid }
-            let (family, subject, clientID, scope, roles, expiresAt, usedAt, revoked) = try row.decode(
-                (String, String, String, String, String, Double, Double?, Bool).self
-            )
-            if revoked { return .invalid }
-            if usedAt != nil {
-                try await connection.query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = \(family)", logger: self.logger)
-                return .reused(family: family)
-            }
-            if expiresAt <= now { return .invalid }
-            try await connection.query("UPDATE refresh_tokens SET used_at = \(now) WHERE hash = \(oldHash)", logger: self.logger)
-            let grant = RefreshGrant(
-                family: family, subject: subject, clientID: clientID, scope: scope, roles: SQLiteIssuerStore.decodeList(roles)
-            )
-            try await connection.query(
-                Self.insertRefreshToken(hash: newHash, grant: grant, parent: oldHash, expiresAt: newExpiresAt, now: now), logger: self.logger
-            )
-            return .rotated(grant)
+            try await self.rotate(on: connection, oldHash: oldHash, newHash: newHash, newExpiresAt: newExpiresAt, now: now)
         }
+    }
+
+    /// The whole refresh in one transaction: rotation, the user's current roles, the access-token record.
+    public func refresh(_ request: RefreshRequest) async throws -> RefreshResult {
+        try await transaction { connection in
+            let outcome = try await self.rotate(
+                on: connection, oldHash: request.oldHash, newHash: request.newHash, newExpiresAt: request.newExpiresAt, now: request.now
+            )
+            switch outcome {
+            case .invalid: return .invalid
+            case .reused(let family): return .reused(family: family)
+            case .rotated(var grant):
+                if grant.clientID == request.currentRolesClientID {
+                    let rows = try await connection.query("SELECT roles FROM users WHERE name = \(grant.subject)", logger: self.logger).collect()
+                    guard let roles = try rows.first?.decode(String.self) else {
+                        try await connection.query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = \(grant.family)", logger: self.logger)
+                        return .userGone
+                    }
+                    grant.roles = SQLiteIssuerStore.decodeList(roles)
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO access_tokens (jti, family, expires_at) VALUES (\(request.accessTokenID), \(grant.family), \(request.accessExpiresAt))
+                    ON CONFLICT (jti) DO NOTHING
+                    """,
+                    logger: self.logger
+                )
+                return .rotated(grant)
+            }
+        }
+    }
+
+    /// Inside a transaction: checks and marks `oldHash`, stores its successor.
+    private func rotate(on connection: PostgresConnection, oldHash: String, newHash: String, newExpiresAt: Double, now: Double) async throws -> RefreshOutcome {
+        // The row lock makes a concurrent rotation of the same token, on any replica,
+        // wait here and then read the token as used.
+        let rows = try await connection.query(
+            """
+            SELECT family, subject, client_id, scope, roles, expires_at, used_at, revoked
+            FROM refresh_tokens WHERE hash = \(oldHash) FOR UPDATE
+            """,
+            logger: logger
+        ).collect()
+        guard let row = rows.first else { return .invalid }
+        let (family, subject, clientID, scope, roles, expiresAt, usedAt, revoked) = try row.decode(
+            (String, String, String, String, String, Double, Double?, Bool).self
+        )
+        if revoked { return .invalid }
+        if usedAt != nil {
+            try await connection.query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = \(family)", logger: logger)
+            return .reused(family: family)
+        }
+        if expiresAt <= now { return .invalid }
+        try await connection.query("UPDATE refresh_tokens SET used_at = \(now) WHERE hash = \(oldHash)", logger: logger)
+        let grant = RefreshGrant(family: family, subject: subject, clientID: clientID, scope: scope, roles: SQLiteIssuerStore.decodeList(roles))
+        try await connection.query(
+            Self.insertRefreshToken(hash: newHash, grant: grant, parent: oldHash, expiresAt: newExpiresAt, now: now), logger: logger
+        )
+        return .rotated(grant)
     }
 
     public func revokeFamily(ofTokenHash hash: String) async throws -> String? {

@@ -91,6 +91,28 @@ enum StoreConformance {
         #expect(try await store.rotateRefreshToken(oldHash: "g1", newHash: "g2", newExpiresAt: now + 100, now: now) == .invalid)
     }
 
+    /// `refresh` (rotation, current roles, access-token record) in one call.
+    static func refreshInOneCall(_ store: any IssuerStore) async throws {
+        func request(_ old: String, _ new: String, jti: String) -> RefreshRequest {
+            RefreshRequest(
+                oldHash: old, newHash: new, newExpiresAt: now + 100, now: now,
+                accessTokenID: jti, accessExpiresAt: Int64(now) + 300, currentRolesClientID: "login"
+            )
+        }
+        try await store.addUser(UserRecord(name: "alice", passwordHash: "h", roles: ["user", "admin"], createdAt: now))
+        try await store.storeRefreshToken(hash: "r0", grant: grant("fam-r"), parent: nil, expiresAt: now + 100, now: now)
+        var current = grant("fam-r")
+        current.roles = ["user", "admin"]
+        #expect(try await store.refresh(request("r0", "r1", jti: "j1")) == .rotated(current))
+        #expect(try await store.family(ofAccessToken: "j1") == "fam-r")
+        #expect(try await store.refresh(request("r0", "r2", jti: "j2")) == .reused(family: "fam-r"))
+        #expect(try await store.family(ofAccessToken: "j2") == nil)
+        #expect(try await store.refresh(request("r1", "r3", jti: "j3")) == .invalid)
+        try await store.storeRefreshToken(hash: "g0", grant: grant("fam-g", subject: "ghost"), parent: nil, expiresAt: now + 100, now: now)
+        #expect(try await store.refresh(request("g0", "g1", jti: "jg")) == .userGone)
+        #expect(try await store.refresh(request("g1", "g2", jti: "jg2")) == .invalid)
+    }
+
     /// Many concurrent rotations of one token: exactly one wins, and the session ends.
     static func concurrentRotationHasOneWinner(_ store: any IssuerStore) async throws {
         try await store.storeRefreshToken(hash: "c1", grant: grant("fam-c"), parent: nil, expiresAt: now + 100, now: now)
@@ -186,6 +208,7 @@ struct SQLiteStoreConformanceTests {
     @Test func usersAndClients() async throws { try await Self.withStore(StoreConformance.usersAndClients) }
     @Test func refreshRotationAndReuse() async throws { try await Self.withStore(StoreConformance.refreshRotationAndReuse) }
     @Test func concurrentRotationHasOneWinner() async throws { try await Self.withStore(StoreConformance.concurrentRotationHasOneWinner) }
+    @Test func refreshInOneCall() async throws { try await Self.withStore(StoreConformance.refreshInOneCall) }
     @Test func revocationFeed() async throws { try await Self.withStore(StoreConformance.revocationFeed) }
     @Test func concurrentFeedWritersLoseNothing() async throws { try await Self.withStore(StoreConformance.concurrentFeedWritersLoseNothing) }
 }
@@ -206,6 +229,7 @@ struct PostgresStoreConformanceTests {
     @Test func usersAndClients() async throws { try await Self.withStore(StoreConformance.usersAndClients) }
     @Test func refreshRotationAndReuse() async throws { try await Self.withStore(StoreConformance.refreshRotationAndReuse) }
     @Test func concurrentRotationHasOneWinner() async throws { try await Self.withStore(StoreConformance.concurrentRotationHasOneWinner) }
+    @Test func refreshInOneCall() async throws { try await Self.withStore(StoreConformance.refreshInOneCall) }
     @Test func revocationFeed() async throws { try await Self.withStore(StoreConformance.revocationFeed) }
     @Test func concurrentFeedWritersLoseNothing() async throws { try await Self.withStore(StoreConformance.concurrentFeedWritersLoseNothing) }
 
