@@ -8,8 +8,8 @@ exporter; the RSA benchmarks run one operation per iteration, so that is µs per
 others run 1000 per iteration, so the same number is ns per op."""
 import glob, json, os, sys
 
-KEYS = {"RS256_verify,_bare": "verify_bare", "RS256_verify,_full": "verify_full",
-        "RS256_sign,_bare": "sign_bare", "RS256_sign,_full": "sign_full"}
+KEYS = {"RS256_verify_bare": "verify_bare", "RS256_verify_full": "verify_full",
+        "RS256_sign_bare": "sign_bare", "RS256_sign_full": "sign_full"}
 folder = sys.argv[1]
 for path in sorted(glob.glob(os.path.join(folder, "**", "*.json"), recursive=True)):
     try:
