@@ -64,7 +64,9 @@ enum IssuerStores {
     /// until the process ends.
     static func openForCommand(_ configuration: IssuerConfiguration) async throws -> any IssuerStore {
         var logger = Logger(label: "issuer")
-        logger.logLevel = .warning
+        // The pool starts in a detached task: its "run() not called yet" warning on the first
+        // query is expected here (the query waits for it), so only errors are shown.
+        logger.logLevel = .error
         let opened = try await open(configuration, logger: logger, connectTimeout: .seconds(5))
         if let service = opened.service {
             Task { try? await service.run() }
