@@ -64,7 +64,7 @@ import Testing
         let retiredAt = Date()
         try await stack.issuerCLI(["keys", "retire", "--", kid])
         // The Issuer re-reads keys/ every 200 ms here; the ResourceAPI polls every 300 ms.
-        try await stack.waitUntil("the retired kid is refused", timeout: 0.2 + 0.3 + 1.0) {
+        try await waitUntil("the retired kid is refused", timeout: 0.2 + 0.3 + 1.0) {
             try await stack.greet(tokens.access).status == 401
         }
         let refused = try await stack.greet(tokens.access)
@@ -74,7 +74,7 @@ import Testing
         // A token from the promoted key works.
         let fresh = try await stack.login("user1", "password1")
         #expect(try Stack.kid(of: fresh.access) != kid)
-        try await stack.waitUntil("the new key is accepted", timeout: 2) { try await stack.greet(fresh.access).status == 200 }
+        try await waitUntil("the new key is accepted", timeout: 2) { try await stack.greet(fresh.access).status == 200 }
     }
 
     @Test func logoutBitesWithinThePollInterval() async throws {
@@ -86,7 +86,7 @@ import Testing
         #expect(try await stack.greet(tokens.access).status == 200)
         let logout = try await stack.postJSON(stack.issuerURL + "/logout", #"{"refresh_token":"\#(tokens.refresh)"}"#, token: tokens.access)
         #expect(logout.status == 204)
-        try await stack.waitUntil("the logged-out token is refused", timeout: 0.3 + 1.0) {
+        try await waitUntil("the logged-out token is refused", timeout: 0.3 + 1.0) {
             try await stack.greet(tokens.access).status == 401
         }
         // Its refresh token died with the session.
@@ -118,7 +118,7 @@ import Testing
         let newKid = try Stack.kid(of: rotated.access)
         #expect(!knownKids.contains(newKid))
         // The unknown kid makes the ResourceAPI fetch again from the returned Issuer.
-        try await stack.waitUntil("the new kid is accepted after the Issuer returns", timeout: 3) {
+        try await waitUntil("the new kid is accepted after the Issuer returns", timeout: 3) {
             try await stack.greet(rotated.access).status == 200
         }
         let kidsNow = Set(try await stack.readiness()["kids"]?.arrayValue?.compactMap(\.stringValue) ?? [])

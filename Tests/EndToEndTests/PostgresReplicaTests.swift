@@ -131,16 +131,6 @@ final class ReplicaStack: Sendable {
     func greet(_ token: String) async throws -> CurlResponse {
         try await client.get(resourceURL + "/api/greet", headers: [("Authorization", "Bearer \(token)")])
     }
-
-    @discardableResult
-    func waitUntil(_ what: String, timeout: Double, _ condition: @Sendable () async throws -> Bool) async throws -> Double {
-        let start = Date()
-        while Date().timeIntervalSince(start) < timeout {
-            if (try? await condition()) == true { return Date().timeIntervalSince(start) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw E2EFailure("timed out after \(timeout) s waiting until \(what)")
-    }
 }
 
 @Suite("Issuer replicas on PostgreSQL", .serialized, .enabled(if: postgresURL != nil, "ISSUER_TEST_POSTGRES_URL is unset: run scripts/postgres-test.sh"))
@@ -170,7 +160,7 @@ struct PostgresReplicaTests {
         #expect(try await stack.greet(tokens.access).status == 200)
         let logout = try await stack.postJSON(stack.url(1) + "/logout", #"{"refresh_token":"\#(tokens.refresh)"}"#, token: tokens.access)
         #expect(logout.status == 204)
-        try await stack.waitUntil("the logged-out token is refused", timeout: 0.3 + 1.0) {
+        try await waitUntil("the logged-out token is refused", timeout: 0.3 + 1.0) {
             try await stack.greet(tokens.access).status == 401
         }
         #expect(try await stack.refresh(on: 0, tokens.refresh).status == 401)
@@ -196,13 +186,13 @@ struct PostgresReplicaTests {
         #expect(rotated)
         let onA = try Stack.kid(of: try await stack.login(on: 0).access)
         #expect(onA != oldKid)
-        let seconds = try await stack.waitUntil("B signs with the new key", timeout: 5.0) {
+        let seconds = try await waitUntil("B signs with the new key", timeout: 5.0) {
             try Stack.kid(of: try await stack.login(on: 1).access) == onA
         }
         #expect(seconds <= 5.0)
         // And the ResourceAPI accepts B's new tokens.
         let fresh = try await stack.login(on: 1)
-        try await stack.waitUntil("the new key is accepted", timeout: 3) { try await stack.greet(fresh.access).status == 200 }
+        try await waitUntil("the new key is accepted", timeout: 3) { try await stack.greet(fresh.access).status == 200 }
     }
 
     /// Replica A is a real `issuer` process, killed with SIGKILL mid-burst while clients
@@ -215,7 +205,7 @@ struct PostgresReplicaTests {
         let stack = try await ReplicaStack()
         let a = try IssuerProcess(configuration: stack.configurations[0], storeURL: stack.storeURL)
         defer { a.kill() }
-        try await stack.waitUntil("replica A (a process) is ready", timeout: 20) {
+        try await waitUntil("replica A (a process) is ready", timeout: 20) {
             try await stack.client.get(stack.url(0) + "/readyz").status == 200
         }
         try await stack.startIssuer(1)

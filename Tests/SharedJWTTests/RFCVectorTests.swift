@@ -4,7 +4,9 @@ import Testing
 
 /// Published test vectors from the RFCs and from Project Wycheproof.
 @Suite struct RFCVectorTests {
-    /// RFC 7515 Appendix A.2: the example RSA key (published in the RFC, not a secret).
+    /// RFC 7515 Appendix A.2: the example RSA key, as a private JWK. A published RFC test
+    /// vector is the one exception to "tests generate their keys": it is not a secret, and
+    /// reproducing the RFC's exact signature needs exactly this key.
     static let rfc7515Key: [String: String] = [
         "n": "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ",
         "e": "AQAB",
