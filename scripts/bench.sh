@@ -17,7 +17,7 @@
 #   MICRO (1)          0 skips the micro-benchmarks (Benchmarks/, package-benchmark)
 #   WAIT_IDLE_S (0)    before each window wait up to N s for both cores to be idle
 #   RESULTS_OUT        also write the report (markdown) to this file, e.g. bench/RESULTS.md
-#   BENCH_SCRATCH      scratch path of the release build (.build-bench)
+#   BENCH_SCRATCH      scratch path of the release build (.build-static: static Swift runtime)
 #   SKIP_BUILD=1       use the binaries already built (for development)
 #   SCENARIOS (all)    our windows to run, e.g. "greet_hot healthz" (for development)
 # Raw result lines: .bench/results/run-<time>.txt; the report: .bench/results/latest.md.
@@ -27,7 +27,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 LUA_DIR="$ROOT/scripts/bench"
 WORK="$ROOT/.bench"
-SCRATCH=${BENCH_SCRATCH:-.build-bench}
+# The Swift runtime linked statically, as deploy/Dockerfile builds what users run.
+SCRATCH=${BENCH_SCRATCH:-.build-static}
+STATIC=(--static-swift-stdlib)
 BENCH_S=${BENCH_S:-10}; CONNS=${CONNS:-64}; SOAK_S=${SOAK_S:-60}
 SERVER_CPU=${SERVER_CPU:-0}; WRK_CPU=${WRK_CPU:-1}
 WAIT_IDLE_S=${WAIT_IDLE_S:-0}; MICRO=${MICRO:-1}
@@ -55,11 +57,11 @@ fi
 # MARK: build
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    log "swift build -c release --scratch-path $SCRATCH"
-    swift build -c release --scratch-path "$SCRATCH" --product issuer >&2
-    swift build -c release --scratch-path "$SCRATCH" --product resource-api >&2
+    log "swift build -c release ${STATIC[*]} --scratch-path $SCRATCH"
+    swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --product issuer >&2
+    swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --product resource-api >&2
 fi
-BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)"
+BIN="$(swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --show-bin-path)"
 
 if [ "$ANCHORS" = 1 ]; then
     # The anchors build into their own folders; ../shared/bench is read-only, so they run

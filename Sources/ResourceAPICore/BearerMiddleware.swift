@@ -34,7 +34,7 @@ struct BearerMiddleware: RouterMiddleware {
         do {
             token = try self.extractToken(request)
         } catch {
-            self.metrics.verification(error.status == .badRequest ? "invalid_request" : "missing")
+            self.metrics.verification(error.outcome)
             throw error
         }
         var context = context

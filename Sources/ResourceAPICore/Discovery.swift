@@ -1,5 +1,9 @@
 import CurlClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A fetch that answered, but not what was expected.
 struct FetchFailure: Error, CustomStringConvertible {

@@ -1,5 +1,9 @@
 import CurlClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import ServiceLifecycle
 import SharedJWT
@@ -264,7 +268,7 @@ public final class JWKSCache: Service, Sendable {
     }
 
     func backoff(attempt: Int) -> Duration {
-        let base = self.configuration.retryMinimum.seconds * pow(2, Double(min(attempt, 20)))
+        let base = self.configuration.retryMinimum.seconds * Double(1 << min(attempt, 20))
         let capped = min(base, self.configuration.retryMaximum.seconds)
         let jittered = capped * Double.random(in: 0.5...1.0)
         return .milliseconds(Int64(jittered * 1000))
@@ -383,14 +387,22 @@ public final class JWKSCache: Service, Sendable {
         }
     }
 
+    /// `text` without leading and trailing characters matching `removing`.
+    static func trimmed(_ text: Substring, removing: (Character) -> Bool) -> Substring {
+        let start = text.drop(while: removing)
+        var end = start.endIndex
+        while end > start.startIndex, removing(start[start.index(before: end)]) { end = start.index(before: end) }
+        return start[..<end]
+    }
+
     /// `max-age` of a Cache-Control value; `no-cache`/`no-store` mean "as short as allowed".
     static func maxAge(_ cacheControl: String?) -> Double? {
         guard let cacheControl else { return nil }
         for directive in cacheControl.split(separator: ",") {
-            let trimmed = directive.trimmingCharacters(in: .whitespaces).lowercased()
+            let trimmed = Self.trimmed(directive, removing: { $0 == " " || $0 == "\t" }).lowercased()
             if trimmed == "no-cache" || trimmed == "no-store" { return 0 }
             if trimmed.hasPrefix("max-age=") {
-                let value = trimmed.dropFirst("max-age=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                let value = Self.trimmed(trimmed.dropFirst("max-age=".count), removing: { $0 == "\"" })
                 if let seconds = Int(value), seconds >= 0 { return Double(seconds) }
             }
         }

@@ -1,6 +1,8 @@
 import CurlClient
 import Hummingbird
+import HummingbirdCore
 import Logging
+import CoreMetrics
 import ServiceLifecycle
 import SharedJWT
 
@@ -15,6 +17,7 @@ public struct ResourceAPI: Sendable {
     public let revocations: RevocationList
     public let poller: RevocationPoller
     public let verifier: TokenVerifier
+    let hotRouteMetrics: HotRouteMetrics
     /// Set when this instance made its own client: stopped with the application.
     let ownedClient: CurlClient?
 
@@ -25,11 +28,14 @@ public struct ResourceAPI: Sendable {
         configuration: ResourceAPIConfiguration,
         logger: Logger,
         client given: CurlClient? = nil,
-        metrics: ResourceAPIMetrics = ResourceAPIMetrics()
+        metrics: ResourceAPIMetrics = ResourceAPIMetrics(),
+        requestMetricsFactory: (any MetricsFactory)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
+        // Where Hummingbird's MetricsMiddleware records too, unless told otherwise (tests).
+        self.hotRouteMetrics = HotRouteMetrics(factory: requestMetricsFactory ?? MetricsSystem.factory)
         let client: CurlClient
         if let given {
             client = given
@@ -56,6 +62,12 @@ public struct ResourceAPI: Sendable {
         )
     }
 
+    static let maxTokenBytes = 8192
+
+    var hotRouteResponder: HotRouteResponder {
+        HotRouteResponder(verifier: self.verifier, metrics: self.hotRouteMetrics, apiMetrics: self.metrics, maxTokenBytes: Self.maxTokenBytes)
+    }
+
     public func makeRouter() -> Router<ResourceRequestContext> {
         let router = Router(context: ResourceRequestContext.self)
         router.add(middleware: MetricsMiddleware())
@@ -63,7 +75,7 @@ public struct ResourceAPI: Sendable {
         router.add(middleware: BodyLimitMiddleware(maxBytes: self.configuration.maxRequestBodyBytes))
 
         router.get("/healthz") { _, _ in
-            Self.json(.ok, .object([("status", .string("ok"))]))
+            HotRouteResponder.healthz().hummingbirdResponse
         }
         router.get("/readyz") { _, _ in
             self.readiness()
@@ -76,21 +88,15 @@ public struct ResourceAPI: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render())))
         }
 
+        // The same routes as the fast path (FastPath.swift) answers, for the requests it
+        // passes on: those that wait for a key fetch, carry a query or a body, or are HEAD.
+        let hot = self.hotRouteResponder
         let api = router.group("api")
-            .add(middleware: BearerMiddleware(verifier: self.verifier, metrics: self.metrics, maxTokenBytes: 8192))
-        api.get("greet") { _, context in
-            Self.text("hi \(try Self.claims(context).subject ?? "")!")
-        }
-        api.get("me") { _, context in
-            Self.json(.ok, try Self.claims(context).jsonObject())
-        }
-        api.get("admin/greet") { _, context in
-            let claims = try Self.claims(context)
-            guard claims.roles.contains("admin") else {
-                self.metrics.verification("insufficient_scope")
-                throw BearerError.insufficientScope("admin")
+            .add(middleware: BearerMiddleware(verifier: self.verifier, metrics: self.metrics, maxTokenBytes: Self.maxTokenBytes))
+        for route in HotRoute.allCases where route.needsToken {
+            api.get(RouterPath(String(route.path.dropFirst("/api/".count)))) { _, context in
+                try hot.respond(route, claims: try Self.claims(context)).hummingbirdResponse
             }
-            return Self.text("hi admin \(claims.subject ?? "")!")
         }
         return router
     }
@@ -100,8 +106,12 @@ public struct ResourceAPI: Sendable {
     public func makeApplication(
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
+        let hot = self.hotRouteResponder
+        return Application(
             router: self.makeRouter(),
+            server: HTTPServerBuilder { responder in
+                ResourceAPIChildChannel(http1: HTTP1Channel(responder: responder), responder: hot)
+            },
             configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port)),
             // ServiceGroup stops services in reverse order: the client's threads go last,
             // after the cache and the poller have finished their fetches.
@@ -131,12 +141,6 @@ public struct ResourceAPI: Sendable {
         // The bearer middleware guards every /api route; no claims means it was bypassed.
         guard let claims = context.claims else { throw BearerError.missing }
         return claims
-    }
-
-    static func text(_ body: String) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "text/plain; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import SharedJWT
 import Synchronization
@@ -12,7 +23,6 @@ public struct JSONLogHandler: LogHandler {
     private let label: String
     private let write: @Sendable (Data) -> Void
 
-    private static let standardErrorLock = Mutex(())
 
     /// `write` receives each line, newline included; standard error by default.
     public init(label: String, write: @escaping @Sendable (Data) -> Void = JSONLogHandler.writeToStandardError) {
@@ -21,7 +31,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public static let writeToStandardError: @Sendable (Data) -> Void = { data in
-        standardErrorLock.withLock { _ in FileHandle.standardError.write(data) }
+        StandardError.write(data)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -54,6 +64,35 @@ public struct JSONLogHandler: LogHandler {
         case .stringConvertible(let convertible): .string(convertible.description)
         case .array(let array): .array(array.map(json))
         case .dictionary(let dictionary): .object(dictionary.sorted(by: { $0.key < $1.key }).map { ($0.key, json($0.value)) })
+        }
+    }
+}
+
+/// Whole writes to file descriptor 2, one at a time. write(2) rather than FileHandle:
+/// FileHandle is in full Foundation, which the services do not link (FoundationEssentials
+/// keeps the ResourceAPI's resident memory down).
+public enum StandardError {
+    private static let lock = Mutex(())
+
+    public static func write(_ text: String) {
+        self.write(Data(text.utf8))
+    }
+
+    public static func write(_ data: Data) {
+        self.lock.withLock { _ in
+            data.withUnsafeBytes { bytes in
+                guard var next = bytes.baseAddress else { return }
+                var left = bytes.count
+                while left > 0 {
+                    let written = Glibc.write(2, next, left)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return  // nowhere left to report a failing standard error
+                    }
+                    next += written
+                    left -= written
+                }
+            }
         }
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SharedJWT
 
 /// Why a request body or header could not be read; `description` is written for an
@@ -47,8 +51,34 @@ public enum BodyFieldsParser {
         return values
     }
 
+    /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XY` a byte, and the
+    /// bytes must be UTF-8. Written out because Foundation's `removingPercentEncoding` and
+    /// `replacingOccurrences` need full Foundation, which this module does not link.
     static func decodeComponent(_ text: Substring) -> String? {
-        String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+                bytes.append(high << 4 | low)
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }
 
@@ -88,8 +118,9 @@ public enum BearerAuthorization {
 
     private static func isB64Token(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let first = bytes.first, first != UInt8(ascii: "=") else { return false }
+        let allowed = b64TokenBytes  // read the global once, not once per byte
         var index = 0
-        while index < bytes.count, b64TokenBytes[Int(bytes[index])] { index += 1 }
+        while index < bytes.count, allowed[Int(bytes[index])] { index += 1 }
         while index < bytes.count, bytes[index] == UInt8(ascii: "=") { index += 1 }
         return index == bytes.count
     }

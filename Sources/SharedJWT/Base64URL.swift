@@ -64,11 +64,13 @@ public enum Base64URL {
         let remainder = input.count % 4
         if remainder == 1 { throw JWTError.malformed("invalid base64url length") }
         let outputCount = input.count / 4 * 3 + (remainder == 0 ? 0 : remainder - 1)
+        // The table read once, not through the global's accessor for every character.
+        let table = decodeTable
         return try [UInt8](unsafeUninitializedCapacity: outputCount) { out, initialized in
             var i = 0
             var o = 0
             func sextet(_ byte: UInt8) throws -> UInt32 {
-                let value = decodeTable[Int(byte)]
+                let value = table[Int(byte)]
                 if value == 0xFF { throw JWTError.malformed("invalid base64url character") }
                 return UInt32(value)
             }

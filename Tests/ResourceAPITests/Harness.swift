@@ -183,6 +183,7 @@ struct Harness: Sendable {
     let issuer: FakeIssuer
     let issuerURL: String
     let apiURL: String
+    let apiPort: Int
     let api: ResourceAPI
     let clock: TestClock
     let tokens: TokenFactory
@@ -250,6 +251,7 @@ func withServer<T: Sendable>(
 /// reaches it through, so every run also exercises the jwks_uri rebasing.
 func withHarness(
     waitUntilReady: Bool = true,
+    requestMetricsInOwnRegistry: Bool = false,
     issuerSetup: @Sendable (inout FakeIssuer.State) -> Void = { _ in },
     configure: @Sendable (inout ResourceAPIConfiguration) -> Void = { _ in },
     _ body: @Sendable (Harness) async throws -> Void
@@ -284,13 +286,20 @@ func withHarness(
         configure(&configuration)
         // Each ResourceAPI fetches on two threads of its own (stopped with it), so one
         // test's flood cannot slow another's key or revocation fetches.
-        let api = ResourceAPI(configuration: configuration, logger: testLogger("resource-api"))
+        let metrics = ResourceAPIMetrics()
+        let api = ResourceAPI(
+            configuration: configuration,
+            logger: testLogger("resource-api"),
+            metrics: metrics,
+            requestMetricsFactory: requestMetricsInOwnRegistry ? metrics.factory : nil
+        )
         let issuerURL = configuration.issuerURL
         try await withServer({ api.makeApplication(onServerRunning: $0) }) { apiPort in
             let harness = Harness(
                 issuer: issuer,
                 issuerURL: issuerURL,
                 apiURL: "http://127.0.0.1:\(apiPort)",
+                apiPort: apiPort,
                 api: api,
                 clock: clock,
                 tokens: TokenFactory(issuer: publicIssuer, clock: clock)
