@@ -142,11 +142,45 @@ enum CLIOutput {
 func makeLogger(_ configuration: IssuerConfiguration, label: String = "issuer") -> Logger {
     var logger: Logger
     switch configuration.logFormat {
-    case .text: logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-    case .json: logger = Logger(label: label) { JSONLogHandler(label: $0) }
+    case .text: logger = Logger(label: label) { DeferredMetadataLogHandler(StreamLogHandler.standardError(label: $0)) }
+    case .json: logger = Logger(label: label) { DeferredMetadataLogHandler(JSONLogHandler(label: $0)) }
     }
     logger.logLevel = configuration.logLevel
     return logger
+}
+
+/// Keeps the metadata set on a logger (Hummingbird gives every request's logger a request
+/// id) and hands it to the wrapped handler only when a line is written: StreamLogHandler
+/// renders its metadata to text on every change, i.e. on every request, logged or not.
+struct DeferredMetadataLogHandler: LogHandler {
+    private var inner: any LogHandler
+    var metadata: Logger.Metadata
+
+    init(_ inner: any LogHandler) {
+        self.inner = inner
+        self.metadata = inner.metadata
+    }
+
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var handler = inner
+        handler.metadata = metadata
+        handler.log(event: event)
+    }
 }
 
 // MARK: serve

@@ -49,7 +49,7 @@ public func makeIssuerApplication(
     )
     let router = Router(context: IssuerRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: ResponseMetricsMiddleware())
     router.add(middleware: JSONErrorMiddleware())
     routes.register(on: router)
 

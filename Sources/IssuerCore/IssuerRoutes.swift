@@ -12,8 +12,13 @@ struct IssuerMetrics: Sendable {
     let refreshReuse: Counter
 
     init(factory: any MetricsFactory) {
+        // The grants the Issuer has, made once (the registry would look the label up again
+        // on every token otherwise).
+        let known = Dictionary(uniqueKeysWithValues: ["login", "refresh_token", "client_credentials"].map { grant in
+            (grant, Counter(label: "issuer_tokens_issued_total", dimensions: [("grant", grant)], factory: factory))
+        })
         tokensIssued = { grant in
-            Counter(label: "issuer_tokens_issued_total", dimensions: [("grant", grant)], factory: factory).increment()
+            (known[grant] ?? Counter(label: "issuer_tokens_issued_total", dimensions: [("grant", grant)], factory: factory)).increment()
         }
         loginFailures = Counter(label: "issuer_login_failures_total", factory: factory)
         rateLimited = Counter(label: "issuer_login_rate_limited_total", factory: factory)
@@ -425,8 +430,13 @@ struct IssuerRoutes: Sendable {
     }
 
     func tokenResponse(_ response: TokenResponse) -> Response {
-        JSONResponse.make(response, headers: [.cacheControl: "no-store", .pragma: "no-cache"])
+        if let body = response.sortedJSON() {
+            return JSONResponse.make(bytes: body, headers: Self.tokenHeaders)
+        }
+        return JSONResponse.make(response, headers: Self.tokenHeaders)
     }
+
+    static let tokenHeaders: HTTPFields = [.cacheControl: "no-store", .pragma: "no-cache"]
 }
 
 /// The key list of /admin/keys and `issuer keys list --json`: never private material.

@@ -18,9 +18,16 @@ enum Secrets {
 
     /// Hex SHA-256 of a token: how refresh tokens are stored.
     static func tokenHash(_ token: String) -> String {
-        sha256(Array(token.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        let digest = sha256(Array(token.utf8))
+        // Two lowercase hex digits a byte, written into one buffer (on every refresh).
+        return String(unsafeUninitializedCapacity: digest.count * 2) { buffer in
+            for (index, byte) in digest.enumerated() {
+                buffer[2 * index] = hexDigits[Int(byte >> 4)]
+                buffer[2 * index + 1] = hexDigits[Int(byte & 0x0F)]
+            }
+            return digest.count * 2
+        }
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }

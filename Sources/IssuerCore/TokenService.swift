@@ -15,6 +15,37 @@ struct TokenResponse: Encodable {
         case refreshToken = "refresh_token"
         case scope
     }
+
+    /// The body `JSONEncoder` with `.sortedKeys` and `.withoutEscapingSlashes` writes,
+    /// byte for byte, built without it (it is on every token request). Nil when a
+    /// string would need escaping; the caller then uses `JSONEncoder`.
+    func sortedJSON() -> [UInt8]? {
+        guard Self.needsNoEscaping(accessToken), Self.needsNoEscaping(tokenType), Self.needsNoEscaping(scope),
+            refreshToken.map(Self.needsNoEscaping) ?? true
+        else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(accessToken.utf8.count + (refreshToken?.utf8.count ?? 0) + scope.utf8.count + 110)
+        out.append(contentsOf: #"{"access_token":""#.utf8)
+        out.append(contentsOf: accessToken.utf8)
+        out.append(contentsOf: #"","expires_in":"#.utf8)
+        out.append(contentsOf: String(expiresIn).utf8)
+        if let refreshToken {
+            out.append(contentsOf: #","refresh_token":""#.utf8)
+            out.append(contentsOf: refreshToken.utf8)
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(contentsOf: #","scope":""#.utf8)
+        out.append(contentsOf: scope.utf8)
+        out.append(contentsOf: #"","token_type":""#.utf8)
+        out.append(contentsOf: tokenType.utf8)
+        out.append(contentsOf: #""}"#.utf8)
+        return out
+    }
+
+    /// Printable ASCII other than `"` and `\`: written as is by any JSON encoder.
+    static func needsNoEscaping(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+    }
 }
 
 /// Mints access tokens (RFC 9068 profile) and refresh tokens.
