@@ -69,7 +69,8 @@ public struct ResourceAPI: Sendable {
     }
 
     public func makeRouter() -> Router<ResourceRequestContext> {
-        let router = Router(context: ResourceRequestContext.self)
+        // HEAD answers like GET without the body (RFC 9110 §9.3.2).
+        let router = Router(context: ResourceRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware(logger: self.logger))
         router.add(middleware: BodyLimitMiddleware(maxBytes: self.configuration.maxRequestBodyBytes))
