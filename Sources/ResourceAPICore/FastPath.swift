@@ -42,6 +42,15 @@ struct APIResponse {
         APIResponse(status: error.status, headerFields: error.headerFields, body: error.body)
     }
 
+    /// The header fields and Content-Length as NIO writes them (Date is added per write).
+    var nioHeaders: HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(self.headerFields.count + 2)
+        for (name, value) in self.headerFields { headers.add(name: name.rawName, value: value) }
+        headers.add(name: "Content-Length", value: String(self.body.count))
+        return headers
+    }
+
     /// The same response for Hummingbird's router.
     var hummingbirdResponse: Response {
         var headers = HTTPFields()
@@ -283,11 +292,8 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    private func write(_ response: APIResponse, for request: HTTPRequestHead, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(response.headerFields.count + 2)
-        for (name, value) in response.headerFields { headers.add(name: name.rawName, value: value) }
-        headers.add(name: "Content-Length", value: String(response.body.count))
+    private func write(_ response: FastAnswer, for request: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = response.headers
         headers.add(name: "Date", value: self.date.value())
         let head = HTTPResponseHead(version: request.version, status: .init(statusCode: response.status.code), headers: headers)
         var body = context.channel.allocator.buffer(capacity: response.body.count)
@@ -299,6 +305,41 @@ final class HotRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
+/// Refusals are mostly the same few (a bad signature, an expired token, no header), and
+/// building each one's JSON body and challenge again cost about as much as the RSA work
+/// they replace, so the fast path keeps them. Bounded: descriptions can quote request
+/// data (an unknown `kid`), so past `capacity` entries new ones are built and not kept.
+final class RefusalMemo: Sendable {
+    private let refusals = Mutex<[BearerError: FastAnswer]>([:])
+    private let capacity: Int
+
+    init(capacity: Int = 64) {
+        self.capacity = capacity
+    }
+
+    func answer(_ error: BearerError) -> FastAnswer {
+        if let known = self.refusals.withLock({ $0[error] }) { return known }
+        let answer = FastAnswer(APIResponse.error(error))
+        self.refusals.withLock { table in
+            if table.count < self.capacity { table[error] = answer }
+        }
+        return answer
+    }
+}
+
+/// A response as the fast path writes it: NIO header fields with Content-Length.
+struct FastAnswer {
+    var status: HTTPResponse.Status
+    var headers: HTTPHeaders
+    var body: [UInt8]
+
+    init(_ response: APIResponse) {
+        self.status = response.status
+        self.headers = response.nioHeaders
+        self.body = response.body
+    }
+}
+
 /// What the hot routes answer; shared by the fast path and Hummingbird's router so both
 /// give the same response to the same request.
 struct HotRouteResponder: Sendable {
@@ -306,22 +347,23 @@ struct HotRouteResponder: Sendable {
     let metrics: HotRouteMetrics
     let apiMetrics: ResourceAPIMetrics
     let maxTokenBytes: Int
+    let refusals = RefusalMemo()
 
     /// nil: the answer needs a key fetch; pass the request on to the router.
-    func respond(_ route: HotRoute, head: HTTPRequestHead) -> APIResponse? {
-        guard route.needsToken else { return Self.healthz() }
+    func respond(_ route: HotRoute, head: HTTPRequestHead) -> FastAnswer? {
+        guard route.needsToken else { return Self.healthzAnswer }
         let claims: JWTClaims
         do {
             let token = try self.token(from: head)
             guard let verified = try self.verifier.verifyWithoutWaiting(token) else { return nil }
             claims = verified
         } catch {
-            return .error(error)
+            return self.refusals.answer(error)
         }
         do {
-            return try self.respond(route, claims: claims)
+            return FastAnswer(try self.respond(route, claims: claims))
         } catch {
-            return .error(error)
+            return self.refusals.answer(error)
         }
     }
 
@@ -343,6 +385,8 @@ struct HotRouteResponder: Sendable {
             throw error
         }
     }
+
+    static let healthzAnswer = FastAnswer(healthz())
 
     static func healthz() -> APIResponse {
         .json(.ok, .object([("status", .string("ok"))]))

@@ -4,7 +4,7 @@ import SharedJWT
 import Synchronization
 
 /// Why a request's token was not accepted, as the RFC 6750 response to send.
-public struct BearerError: HTTPResponseError, Sendable, Equatable {
+public struct BearerError: HTTPResponseError, Sendable, Hashable {
     public var status: HTTPResponse.Status
     /// RFC 6750 error code; nil for a request without credentials.
     public var code: String?

@@ -326,6 +326,9 @@ struct JSONParser {
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                // ASCII (nearly every JWT string) needs no validation, and the generic
+                // `String(validating:)` costs a runtime metadata lookup per call.
+                if slice.allSatisfy({ $0 < 0x80 }) { return String(decoding: slice, as: UTF8.self) }
                 guard let string = String(validating: slice, as: UTF8.self) else {
                     throw JWTError.malformed("invalid UTF-8 in JSON string")
                 }

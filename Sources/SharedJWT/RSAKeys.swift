@@ -119,6 +119,9 @@ public final class RSAPrivateKey: @unchecked Sendable {
 /// `@unchecked Sendable` for the same reason as `RSAPrivateKey`.
 public final class RSAPublicKey: @unchecked Sendable {
     let pkey: OpaquePointer
+    /// `EVP_DigestVerifyInit` done once for RS256; only read (copied) after init, which
+    /// OpenSSL allows from several threads at once.
+    private let verifyTemplate: OpaquePointer
     public let bits: Int
     /// Big-endian, without leading zero bytes.
     public let modulus: [UInt8]
@@ -141,7 +144,19 @@ public final class RSAPublicKey: @unchecked Sendable {
             ERR_clear_error()
             throw KeyError("invalid RSA public key")
         }
+        // Set up once for RS256 (a context that is never used itself, only copied).
+        guard let template = EVP_MD_CTX_new() else {
+            EVP_PKEY_free(pkey)
+            throw KeyError("out of memory")
+        }
+        guard EVP_DigestVerifyInit(template, nil, sha256, nil, pkey) == 1 else {
+            ERR_clear_error()
+            EVP_MD_CTX_free(template)
+            EVP_PKEY_free(pkey)
+            throw KeyError("the RSA key cannot verify RS256")
+        }
         self.pkey = pkey
+        self.verifyTemplate = template
         self.bits = Int(EVP_PKEY_get_bits(pkey))
         self.modulus = modulus
         self.exponent = exponent
@@ -174,7 +189,10 @@ public final class RSAPublicKey: @unchecked Sendable {
         try self.init(modulus: modulus, exponent: exponent)
     }
 
-    deinit { EVP_PKEY_free(pkey) }
+    deinit {
+        EVP_MD_CTX_free(verifyTemplate)
+        EVP_PKEY_free(pkey)
+    }
 
     /// The key as SubjectPublicKeyInfo PEM.
     public func pem() throws -> String {
@@ -185,7 +203,11 @@ public final class RSAPublicKey: @unchecked Sendable {
     public func verifyRS256(signature: some Collection<UInt8>, message: some Collection<UInt8>) -> Bool {
         guard let context = EVP_MD_CTX_new() else { return false }
         defer { EVP_MD_CTX_free(context) }
-        guard EVP_DigestVerifyInit(context, nil, sha256, nil, pkey) == 1 else {
+        // A copy of the set-up context: EVP_DigestVerifyInit looks the key's provider
+        // operations up by name on every call, ≈ 2 µs of a ≈ 16 µs verify here
+        // (measured with a C loop over both, OpenSSL 3.0). OpenSSL copies contexts the
+        // same way itself (EVP_DigestSignFinal); the template is only ever read.
+        guard EVP_MD_CTX_copy_ex(context, verifyTemplate) == 1 else {
             ERR_clear_error()
             return false
         }

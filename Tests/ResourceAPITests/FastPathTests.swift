@@ -156,6 +156,22 @@ import Glibc
         #expect(HotRoute.match(head(uri: "/api/greet", [("Transfer-Encoding", "chunked")])) == nil)
     }
 
+    /// Remembered refusals are the ones built fresh, and past the bound new ones are still
+    /// answered right (descriptions that quote request data must not grow the memo).
+    @Test func refusalMemoIsBoundedAndFaithful() {
+        let memo = RefusalMemo(capacity: 4)
+        for round in 0..<2 {
+            for index in 0..<10 {
+                let error = BearerError.invalidToken("unknown key id k\(index)")
+                let answer = memo.answer(error)
+                #expect(answer.status == .unauthorized, "round \(round)")
+                #expect(answer.body == error.body)
+                #expect(answer.headers["WWW-Authenticate"] == [error.wwwAuthenticate ?? ""])
+                #expect(answer.headers["Content-Length"] == [String(error.body.count)])
+            }
+        }
+    }
+
     @Test func httpDates() {
         // RFC 9110 §5.6.7's example, the epoch, a leap day, and a date past 2038.
         #expect(HTTPDateHeader.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")

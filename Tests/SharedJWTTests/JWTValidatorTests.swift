@@ -152,3 +152,33 @@ import Testing
         #expect(error.description.count < 80)
     }
 }
+
+/// `JWS.parse` remembers the last header by its exact segment; interleaved headers must
+/// each come out as themselves, and a bad header is refused whatever came before it.
+@Suite struct HeaderMemoTests {
+    @Test func interleavedHeadersEachParseAsThemselves() throws {
+        let plain = try craftToken(header: header(kid: "first"), payload: payload())
+        let other = try craftToken(header: header(kid: "second", extra: #","x5t":"abc""#), payload: payload())
+        for _ in 0..<3 {
+            let a = try JWS.parse(plain)
+            let b = try JWS.parse(other)
+            #expect(a.header.kid == "first")
+            #expect(!a.header.parameterNames.contains("x5t"))
+            #expect(b.header.kid == "second")
+            #expect(b.header.parameterNames.contains("x5t"))
+        }
+    }
+
+    @Test func badHeaderAfterGoodOneIsStillRefused() throws {
+        let good = try craftToken(header: header(), payload: payload())
+        _ = try JWS.parse(good)
+        let goodSegment = String(good.split(separator: ".")[0])
+        // Same length as the remembered segment, one character changed: not valid JSON.
+        var broken = Array(goodSegment.utf8)
+        broken[0] = UInt8(ascii: "A")
+        let tampered = String(decoding: broken, as: UTF8.self) + good.drop(while: { $0 != "." })
+        #expect(throws: JWTError.self) { try JWS.parse(tampered) }
+        // And the good one still parses afterwards.
+        #expect(try JWS.parse(good).header.alg == "RS256")
+    }
+}
