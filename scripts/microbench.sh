@@ -33,7 +33,15 @@ fi
 case "$mode" in
     check)
         log "thresholds check (Benchmarks/Thresholds)"
-        bench thresholds check --path "$ROOT/Benchmarks/Thresholds" --no-progress ;;
+        # package-benchmark exits 1 for a regression and for an improvement alike; tell
+        # them apart by its message: 2 for a regression, 4 for improvements only.
+        out=$(bench thresholds check --path "$ROOT/Benchmarks/Thresholds" --no-progress 2>&1) && rc=0 || rc=$?
+        printf '%s\n' "$out" >&2
+        if [ "$rc" != 0 ]; then
+            if grep -q "benchmarkThresholdRegression\|is WORSE than" <<<"$out"; then exit 2; fi
+            if grep -q "benchmarkThresholdImprovement\|is BETTER than" <<<"$out"; then exit 4; fi
+            exit "$rc"
+        fi ;;
     update)
         log "thresholds update (Benchmarks/Thresholds)"
         bench thresholds update --path "$ROOT/Benchmarks/Thresholds" --no-progress ;;
