@@ -60,7 +60,7 @@ struct APIResponse {
 }
 
 /// The routes the fast path may answer, with their Hummingbird route names (for metrics).
-enum HotRoute: CaseIterable {
+enum HotRoute {
     case healthz
     case greet
     case me
