@@ -63,9 +63,15 @@ public struct ResourceAPICommand: AsyncParsableCommand {
     /// concurrency) an arena of its own, up to 8 per core, and keeps what they free. Two
     /// arenas hold the resident size after load about 2 MB lower, with no change in
     /// throughput measured (bench/RESULTS.md). `MALLOC_ARENA_MAX` in the environment wins.
+    ///
+    /// A fixed mmap threshold: by default glibc raises it to the size of any mapped block
+    /// freed, so after the verified-token cache drops its old generation (a dictionary of
+    /// about a megabyte) the next ones come from the heap and stay resident; the resident
+    /// size then swung by about 5 MB during a soak. `MALLOC_MMAP_THRESHOLD_` wins.
     static func limitMallocArenas() {
         #if canImport(Glibc)
         if getenv("MALLOC_ARENA_MAX") == nil { mallopt(M_ARENA_MAX, 2) }
+        if getenv("MALLOC_MMAP_THRESHOLD_") == nil { mallopt(M_MMAP_THRESHOLD, 256 * 1024) }
         #endif
     }
 
