@@ -102,7 +102,7 @@ enum HotRoute {
 /// left out: a request answered synchronously on the event loop is never observed active.
 final class HotRouteMetrics: Sendable {
     private struct Key: Hashable {
-        var route: String
+        var route: HotRoute
         var status: Int
     }
 
@@ -121,9 +121,9 @@ final class HotRouteMetrics: Sendable {
 
     func record(route: HotRoute, status: HTTPResponse.Status, startedAt: UInt64) {
         let recorders = self.recorders.withLock { table in
-            let key = Key(route: route.path, status: status.code)
+            let key = Key(route: route, status: status.code)
             if let found = table[key] { return found }
-            let made = self.make(route: key.route, status: String(key.status))
+            let made = self.make(route: route.path, status: String(status.code))
             table[key] = made
             return made
         }
@@ -316,6 +316,8 @@ final class RefusalMemo: Sendable {
     init(capacity: Int = 64) {
         self.capacity = capacity
     }
+
+    var count: Int { self.refusals.withLock { $0.count } }
 
     func answer(_ error: BearerError) -> FastAnswer {
         if let known = self.refusals.withLock({ $0[error] }) { return known }

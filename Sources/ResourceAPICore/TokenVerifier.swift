@@ -54,9 +54,7 @@ public struct BearerError: HTTPResponseError, Sendable, Hashable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var headers = HTTPFields()
-        for (name, value) in self.headerFields { headers[name] = value }
-        return Response(status: self.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: self.body)))
+        APIResponse.error(self).hummingbirdResponse
     }
 
     /// The `resource_api_verifications_total` outcome of a refused Authorization header.
@@ -129,7 +127,7 @@ final class VerifiedTokenCache: Sendable {
 
         /// Takes `other`'s copies of the values every token of one issuer repeats (issuer,
         /// audience, client, scope, roles, kid) when they are equal, so that a full cache
-        /// holds one copy of each instead of one per token: about a third of its memory.
+        /// holds one copy of each instead of one per token.
         mutating func share(_ other: Entry) {
             if self.kid == other.kid { self.kid = other.kid }
             if self.claims.issuer == other.claims.issuer { self.claims.issuer = other.claims.issuer }

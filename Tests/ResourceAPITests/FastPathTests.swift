@@ -170,6 +170,7 @@ import Glibc
                 #expect(answer.headers["Content-Length"] == [String(error.body.count)])
             }
         }
+        #expect(memo.count == 4)
     }
 
     @Test func httpDates() {
