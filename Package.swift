@@ -80,6 +80,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -130,12 +134,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // For the tests of both fast paths: several requests in one write, bodies on GET.
+        .target(name: "HTTPPipelining", path: "Tests/HTTPPipelining", swiftSettings: swiftSettings),
         .testTarget(
             name: "IssuerTests",
             dependencies: [
                 "IssuerCore",
                 "SharedJWT",
                 "ServiceSupport",
+                "HTTPPipelining",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -146,6 +153,7 @@ let package = Package(
                 "ResourceAPICore",
                 "SharedJWT",
                 "ServiceSupport",
+                "HTTPPipelining",
                 "CurlClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

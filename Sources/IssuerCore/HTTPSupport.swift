@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import Metrics
 import NIOCore
 import ServiceSupport
@@ -42,7 +43,7 @@ struct OAuthError: Error, HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSONResponse.error(status: status, error: error, description: errorDescription, headers: headers)
+        PlainResponse.error(self).hummingbirdResponse
     }
 
     static func invalidRequest(_ description: String) -> OAuthError { .init(.badRequest, "invalid_request", description) }
@@ -61,22 +62,59 @@ struct OAuthError: Error, HTTPResponseError {
 
 enum JSONResponse {
     static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable, headers: HTTPFields = [:]) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return make(status: status, bytes: data, headers: headers)
+        PlainResponse.json(status: status, value, headers: headers).hummingbirdResponse
     }
 
     static func make(status: HTTPResponse.Status = .ok, bytes: some Collection<UInt8>, headers: HTTPFields = [:]) -> Response {
-        var fields = headers
-        fields[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        PlainResponse.json(status: status, bytes: Array(bytes), headers: headers).hummingbirdResponse
     }
 
     static func error(status: HTTPResponse.Status, error: String, description: String, headers: HTTPFields = [:]) -> Response {
+        PlainResponse.error(status: status, error: error, description: description, headers: headers).hummingbirdResponse
+    }
+}
+
+/// A whole response as bytes, independent of the HTTP path that sends it: Hummingbird's
+/// router, or the /token fast path (`TokenRouteHandler`). Both build their answers here,
+/// so the same request gets the same answer whichever path takes it.
+struct PlainResponse {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: [UInt8]
+
+    static func json(status: HTTPResponse.Status = .ok, bytes: [UInt8], headers: HTTPFields = [:]) -> PlainResponse {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return PlainResponse(status: status, headers: fields, body: bytes)
+    }
+
+    static func json(status: HTTPResponse.Status = .ok, _ value: some Encodable, headers: HTTPFields = [:]) -> PlainResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return json(status: status, bytes: Array(data), headers: headers)
+    }
+
+    /// The contract's error body, `{"error","error_description"}`, never cached.
+    static func error(status: HTTPResponse.Status, error: String, description: String, headers: HTTPFields = [:]) -> PlainResponse {
         var fields = headers
         fields[.cacheControl] = "no-store"
-        return make(status: status, ["error": error, "error_description": description], headers: fields)
+        return json(status: status, ["error": error, "error_description": description], headers: fields)
+    }
+
+    static func error(_ error: OAuthError) -> PlainResponse {
+        .error(status: error.status, error: error.error, description: error.errorDescription, headers: error.headers)
+    }
+
+    /// RFC 6749 §5.1: a token response is never cached.
+    static func token(_ response: TokenResponse) -> PlainResponse {
+        let headers: HTTPFields = [.cacheControl: "no-store", .pragma: "no-cache"]
+        if let body = response.sortedJSON() { return json(bytes: body, headers: headers) }
+        return json(response, headers: headers)
+    }
+
+    var hummingbirdResponse: Response {
+        Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 
@@ -98,9 +136,14 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             return JSONResponse.error(status: error.status, error: name, description: description, headers: headers)
         } catch {
-            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
-            return JSONResponse.error(status: .internalServerError, error: "server_error", description: "internal error")
+            return Self.unhandled(error, logger: context.logger).hummingbirdResponse
         }
+    }
+
+    /// Any other error: logged by type only (it may quote request data), answered 500.
+    static func unhandled(_ error: any Error, logger: Logger) -> PlainResponse {
+        logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+        return .error(status: .internalServerError, error: "server_error", description: "internal error")
     }
 
     static func describe(_ status: HTTPResponse.Status) -> (String, String) {
@@ -149,7 +192,12 @@ enum BodyReader {
     }
 
     static func mediaType(_ request: Request) -> String? {
-        guard let value = request.headers[.contentType] else { return nil }
+        mediaType(of: request.headers[.contentType])
+    }
+
+    /// The media type of a Content-Type value, lowercased, without parameters.
+    static func mediaType(of value: String?) -> String? {
+        guard let value else { return nil }
         // ASCII (every real Content-Type): the same answer without Foundation's
         // CharacterSet trimming and Unicode lowercasing, which cost more than the rest
         // of the form parsing.
@@ -233,7 +281,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 /// about a tenth of the request's CPU). Every Issuer response body is one buffer, so the
 /// two points in time are microseconds apart.
 struct ResponseMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    private let cache = ResponseMetricsCache()
+    let cache: ResponseMetricsCache
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let startTime = DispatchTime.now().uptimeNanoseconds

@@ -1,6 +1,10 @@
 import Dispatch
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import NIOCore
+import NIOPosix
+import ServiceSupport
 import Logging
 import Metrics
 import Prometheus
@@ -48,8 +52,9 @@ public func makeIssuerApplication(
         renderMetrics: { metricsRegistry.emitToString() }
     )
     let router = Router(context: IssuerRequestContext.self)
+    let responseMetrics = ResponseMetricsCache()
     router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: ResponseMetricsMiddleware())
+    router.add(middleware: ResponseMetricsMiddleware(cache: responseMetrics))
     router.add(middleware: JSONErrorMiddleware())
     routes.register(on: router)
 
@@ -59,8 +64,15 @@ public func makeIssuerApplication(
     let maintenance = IssuerMaintenanceService(
         keyRing: keyRing, store: store, configuration: configuration, hangups: hangups, logger: logger
     )
+    // Refresh grants of /token on the event loop (TokenFastPath.swift); SQLite only.
+    let fastPath = (store as? SQLiteIssuerStore).map { sqlite in
+        TokenFastPath(routes: routes, store: sqlite, responseMetrics: responseMetrics, logger: logger)
+    }
     return Application(
         router: router,
+        server: HTTPServerBuilder { responder in
+            IssuerChildChannel(http1: HTTP1Channel(responder: responder), fastPath: fastPath)
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         // The pool first: services stop in reverse order, so it outlives the server's last request.
         services: (opened.service.map { [$0] } ?? []) + [maintenance],
@@ -75,8 +87,15 @@ public func makeIssuerApplication(
             )
             await onServerRunning(port)
         },
+        eventLoopGroupProvider: .shared(IssuerEventLoops.group),
         logger: logger
     )
+}
+
+/// The Issuer's event loops: one per CPU it may run on (see `AvailableCPUs`). Signing is
+/// CPU work done on the loops; more loops than CPUs only take turns.
+enum IssuerEventLoops {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: min(System.coreCount, AvailableCPUs.count ?? System.coreCount))
 }
 
 /// SIGHUP as an async sequence; the default action (terminate) is replaced at once.

@@ -10,6 +10,10 @@ struct IssuerMetrics: Sendable {
     let loginFailures: Counter
     let rateLimited: Counter
     let refreshReuse: Counter
+    /// Refreshes of the /token fast path by where they were committed: on the event loop,
+    /// or off it after waiting for a busy database (see `TokenFastPath.swift`).
+    let fastRefreshesOnEventLoop: Counter
+    let fastRefreshesWaited: Counter
 
     init(factory: any MetricsFactory) {
         // The grants the Issuer has, made once (the registry would look the label up again
@@ -23,6 +27,8 @@ struct IssuerMetrics: Sendable {
         loginFailures = Counter(label: "issuer_login_failures_total", factory: factory)
         rateLimited = Counter(label: "issuer_login_rate_limited_total", factory: factory)
         refreshReuse = Counter(label: "issuer_refresh_reuse_detected_total", factory: factory)
+        fastRefreshesOnEventLoop = Counter(label: "issuer_fast_path_refreshes_total", dimensions: [("commit", "event_loop")], factory: factory)
+        fastRefreshesWaited = Counter(label: "issuer_fast_path_refreshes_total", dimensions: [("commit", "waited")], factory: factory)
     }
 }
 
@@ -129,15 +135,10 @@ struct IssuerRoutes: Sendable {
         guard let grantType = try fields.optional("grant_type") else { throw OAuthError.invalidRequest("missing grant_type") }
         switch grantType {
         case "refresh_token":
-            let refreshToken = try fields.required("refresh_token")
-            do {
-                let (response, _) = try await rotate(refreshToken, context: context)
-                return tokenResponse(response)
-            } catch var error as OAuthError where error.error == "invalid_grant" {
-                // RFC 6749 §5.2: on /token, invalid_grant is a 400 (only /refresh answers 401).
-                error.status = .badRequest
-                throw error
-            }
+            let prepared = tokens.prepareRefresh(try fields.required("refresh_token"))
+            let result = await storeRefresh(prepared)
+            // RFC 6749 §5.2: on /token, invalid_grant is a 400 (only /refresh answers 401).
+            return tokenResponse(try answerRefresh(prepared, result, refusalStatus: .badRequest, logger: context.logger))
         case "client_credentials":
             let client = try await authenticateClient(request, fields: fields, address: context.remoteAddress)
             let scope = try grantedScope(requested: try fields.optional("scope"), allowed: client.scopes)
@@ -205,22 +206,40 @@ struct IssuerRoutes: Sendable {
     func refresh(_ request: Request, _ context: IssuerRequestContext) async throws -> Response {
         var request = request
         let fields = try await BodyReader.fields(&request, accept: [.json])
-        let refreshToken = try fields.required("refresh_token")
-        let (response, _) = try await rotate(refreshToken, context: context)
-        return tokenResponse(response)
+        let prepared = tokens.prepareRefresh(try fields.required("refresh_token"))
+        let result = await storeRefresh(prepared)
+        return tokenResponse(try answerRefresh(prepared, result, refusalStatus: .unauthorized, logger: context.logger))
     }
 
-    private func rotate(_ refreshToken: String, context: IssuerRequestContext) async throws -> (TokenResponse, RefreshOutcome) {
+    func storeRefresh(_ prepared: PreparedRefresh) async -> Result<RefreshResult, any Error> {
         do {
-            let result = try await tokens.refresh(refreshToken)
+            return .success(try await store.refresh(prepared.request))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// A refresh once its store call has returned (on either HTTP path): the token
+    /// response, or the refusal, `invalid_grant` with `refusalStatus`.
+    func answerRefresh(
+        _ prepared: PreparedRefresh, _ result: Result<RefreshResult, any Error>, refusalStatus: HTTPResponse.Status, logger: Logger
+    ) throws -> TokenResponse {
+        do {
+            let response = try tokens.completeRefresh(prepared, result: try result.get())
             metrics.tokensIssued("refresh_token")
-            return result
-        } catch let error as OAuthError {
-            if error.errorDescription.contains("already used") {
-                metrics.refreshReuse.increment()
-                context.logger.warning("refresh token reuse detected; session revoked")
-            }
+            return response
+        } catch var error as OAuthError where error.error == "invalid_grant" {
+            noteRefreshFailure(error, logger: logger)
+            error.status = refusalStatus
             throw error
+        }
+    }
+
+    /// A replayed refresh token is counted and logged, whichever path answered it.
+    func noteRefreshFailure(_ error: OAuthError, logger: Logger) {
+        if error.errorDescription == TokenService.reuseDescription {
+            metrics.refreshReuse.increment()
+            logger.warning("refresh token reuse detected; session revoked")
         }
     }
 
@@ -430,13 +449,8 @@ struct IssuerRoutes: Sendable {
     }
 
     func tokenResponse(_ response: TokenResponse) -> Response {
-        if let body = response.sortedJSON() {
-            return JSONResponse.make(bytes: body, headers: Self.tokenHeaders)
-        }
-        return JSONResponse.make(response, headers: Self.tokenHeaders)
+        PlainResponse.token(response).hummingbirdResponse
     }
-
-    static let tokenHeaders: HTTPFields = [.cacheControl: "no-store", .pragma: "no-cache"]
 }
 
 /// The key list of /admin/keys and `issuer keys list --json`: never private material.

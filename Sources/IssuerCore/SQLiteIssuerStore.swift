@@ -13,9 +13,18 @@ import Synchronization
 
 public final class SQLiteIssuerStore: IssuerStore {
     private let pool: DatabasePool
+    private let path: String
     /// Refreshes waiting for the next group commit (see `refresh`).
     private let refreshQueue = Mutex(RefreshQueue())
     private let checkpointer: WALCheckpointer?
+    private let immediateWriter = Mutex(ImmediateWriterState.notOpened)
+
+    private enum ImmediateWriterState {
+        case notOpened
+        case open(ImmediateRefreshWriter)
+        /// It could not be opened: every refresh waits (`refreshAfterWaiting`).
+        case unavailable
+    }
 
     /// Opens (creating the file and its directory if needed) and migrates the database.
     public init(path: String) throws {
@@ -23,21 +32,28 @@ public final class SQLiteIssuerStore: IssuerStore {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        var configuration = Configuration()
+        var configuration = Self.connectionConfiguration
         // The CLI writes while the server runs: wait for the writer instead of failing.
         configuration.busyMode = .timeout(10)
+        self.path = path
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+        checkpointer = try? WALCheckpointer(path: path, interval: .seconds(1))
+    }
+
+    deinit { checkpointer?.stop() }
+
+    /// What every connection that writes sets up.
+    static var connectionConfiguration: Configuration {
+        var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // Most checkpoint work (copying pages back, fsync) is done by a background
             // connection (WALCheckpointer); see there for what the writer still does.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.writerCheckpointPages)")
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(pool)
-        checkpointer = try? WALCheckpointer(path: path, interval: .milliseconds(250))
+        return configuration
     }
-
-    deinit { checkpointer?.stop() }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -86,6 +102,11 @@ public final class SQLiteIssuerStore: IssuerStore {
                     );
                     """
             )
+        }
+        migrator.registerMigration("v2: no access_tokens.family index") { db in
+            // Nothing looks access tokens up by family (logout goes jti -> family -> refresh
+            // tokens), and every refresh paid for one more random index insert.
+            try db.execute(sql: "DROP INDEX IF EXISTS access_tokens_family")
         }
         return migrator
     }
@@ -228,41 +249,84 @@ public final class SQLiteIssuerStore: IssuerStore {
     /// so that an error stays the one request's.
     func commitRefreshes(_ requests: [RefreshRequest]) -> [Result<RefreshResult, any Error>] {
         do {
-            return try pool.writeWithoutTransaction { db in
-                try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
-                do {
-                    let results = try requests.map { request in Result<RefreshResult, any Error>.success(try Self.refresh(db, request)) }
-                    try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
-                    return results
-                } catch {
-                    try? db.rollback()
-                    throw error
-                }
-            }
+            return try Self.commitTogether(requests, on: pool)
         } catch {
             guard requests.count > 1 else { return [.failure(error)] }
             return requests.map { request in Result { try pool.write { db in try Self.refresh(db, request) } } }
         }
     }
 
-    private static func refresh(_ db: Database, _ request: RefreshRequest) throws -> RefreshResult {
-        guard let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM refresh_tokens WHERE hash = ?"), arguments: [request.oldHash]
-        ) else { return .invalid }
-        let family: String = row["family"]
-        if (row["revoked"] as Int) != 0 { return .invalid }
-        if (row["used_at"] as Double?) != nil {
+    /// `requests` in one write transaction, each checked and written in turn; all or none.
+    static func commitTogether(_ requests: [RefreshRequest], on writer: some DatabaseWriter) throws -> [Result<RefreshResult, any Error>] {
+        try writer.writeWithoutTransaction { db in
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            do {
+                let results = try requests.map { request in Result<RefreshResult, any Error>.success(try Self.refresh(db, request)) }
+                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                return results
+            } catch {
+                try? db.rollback()
+                throw error
+            }
+        }
+    }
+
+    /// A refresh the event loops could not commit (`commitWithoutWaiting` gave up): it
+    /// waits for the write lock on GRDB's writer queue, where waiting blocks no event loop
+    /// and no thread of Swift's cooperative pool.
+    func refreshAfterWaiting(_ request: RefreshRequest) async throws -> RefreshResult {
+        try await pool.write { db in try Self.refresh(db, request) }
+    }
+
+    /// `requests` committed together now, on the calling thread (an event loop), through
+    /// `ImmediateRefreshWriter`; nil when that would have to wait for the database or one
+    /// of them failed (nothing is committed then: the caller takes `refresh` instead).
+    /// The event loops share the one connection, so its page cache stays valid from one
+    /// commit to the next; they take turns for the CPU time of a commit.
+    func commitWithoutWaiting(_ requests: [RefreshRequest]) -> [Result<RefreshResult, any Error>]? {
+        immediateWriter.withLock { state in
+            switch state {
+            case .unavailable:
+                return nil
+            case .open(let writer):
+                return writer.commit(requests)
+            case .notOpened:
+                do {
+                    let writer = try ImmediateRefreshWriter(path: path)
+                    state = .open(writer)
+                    return writer.commit(requests)
+                } catch {
+                    state = .unavailable
+                    return nil
+                }
+            }
+        }
+    }
+
+    static func refresh(_ db: Database, _ request: RefreshRequest) throws -> RefreshResult {
+        // The usual case in one statement: a live, unused token is marked used and read.
+        // No row: look at it again to tell a replay (which ends the session) from the rest.
+        let marked = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    UPDATE refresh_tokens SET used_at = ?1
+                    WHERE hash = ?2 AND used_at IS NULL AND revoked = 0 AND expires_at > ?1
+                    RETURNING family, subject, client_id, scope, roles
+                    """
+            ),
+            arguments: [request.now, request.oldHash]
+        )
+        guard let row = marked else {
+            guard let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT family, revoked, used_at FROM refresh_tokens WHERE hash = ?"), arguments: [request.oldHash]
+            ) else { return .invalid }
+            let family: String = row[0]
+            guard (row[1] as Int) == 0, (row[2] as Double?) != nil else { return .invalid }
             try db.cachedStatement(sql: "UPDATE refresh_tokens SET revoked = 1 WHERE family = ?").execute(arguments: [family])
             return .reused(family: family)
         }
-        if (row["expires_at"] as Double) <= request.now { return .invalid }
-        try db.cachedStatement(sql: "UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL")
-            .execute(arguments: [request.now, request.oldHash])
-        guard db.changesCount == 1 else { return .invalid }
-        var grant = RefreshGrant(
-            family: family, subject: row["subject"], clientID: row["client_id"], scope: row["scope"],
-            roles: Self.decodeList(row["roles"])
-        )
+        let family: String = row[0]
+        var grant = RefreshGrant(family: family, subject: row[1], clientID: row[2], scope: row[3], roles: Self.decodeList(row[4]))
         try Self.insertRefreshToken(db, hash: request.newHash, grant: grant, parent: request.oldHash, expiresAt: request.newExpiresAt, now: request.now)
         if grant.clientID == request.currentRolesClientID {
             guard let roles = try String.fetchOne(
@@ -419,6 +483,44 @@ private struct RefreshQueue {
     var draining = false
 }
 
+/// Commits refreshes on the thread that calls it (an event loop, see `TokenRouteHandler`)
+/// through a connection of its own, and never waits: when another connection holds the
+/// write lock (a login, the CLI, the purge) `commit` gives up at once and the caller
+/// uses `refreshAfterWaiting` instead, which waits off the event loop. In WAL mode with
+/// `synchronous = NORMAL` a commit appends to the WAL without fsync, so what runs here is
+/// CPU work on pages already cached.
+///
+/// It never checkpoints either (`wal_autocheckpoint = 0`): a checkpoint syncs files to
+/// disk. `WALCheckpointer` does that from its own thread.
+///
+/// Not Sendable: used under `SQLiteIssuerStore`'s lock.
+final class ImmediateRefreshWriter {
+    /// Pages of its cache (4 KiB each): the indexes a refresh touches are hashes, so every
+    /// refresh reads a few pages at random; kept here, they are not read again by pread.
+    static let cachePages = 8192
+
+    private let queue: DatabaseQueue
+
+    init(path: String) throws {
+        var configuration = Configuration()
+        configuration.label = "refresh-writer"
+        configuration.busyMode = .immediateError
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "PRAGMA cache_size = \(Self.cachePages)")
+        }
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+    }
+
+    /// The results, in order, of `requests` committed in one transaction; nil when nothing
+    /// was committed (the database was busy, or one of them failed: the caller then runs
+    /// each on its own, so that an error stays the one request's).
+    func commit(_ requests: [RefreshRequest]) -> [Result<RefreshResult, any Error>]? {
+        try? SQLiteIssuerStore.commitTogether(requests, on: queue)
+    }
+}
+
 /// Checkpoints the WAL from its own connection every `interval` (PASSIVE: never waits for,
 /// nor blocks, readers and the writer), so that copying pages back into the database file
 /// and the fsync happen beside the writer instead of in a request's commit. With SQLite's
@@ -449,7 +551,14 @@ final class WALCheckpointer: @unchecked Sendable {
         timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "wal-checkpoint"))
         timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(50))
         timer.setEventHandler {
-            _ = try? queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            _ = try? queue.writeWithoutTransaction { db in
+                let (walFrames, _) = try db.checkpoint(.passive)
+                // The event loops' writer never checkpoints (`ImmediateRefreshWriter`): past
+                // the writers' mark, RESTART copies the last frames and lets the next commit
+                // start the WAL over. It holds the write lock meanwhile; refreshes then wait
+                // for it off the event loop (`refreshAfterWaiting`).
+                if walFrames > Self.writerCheckpointPages { try db.checkpoint(.restart) }
+            }
         }
         timer.resume()
     }

@@ -44,8 +44,18 @@ struct TokenResponse: Encodable {
 
     /// Printable ASCII other than `"` and `\`: written as is by any JSON encoder.
     static func needsNoEscaping(_ text: String) -> Bool {
-        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+        let plain = { (byte: UInt8) in byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") }
+        // Over the contiguous bytes (native strings): a byte loop, not the generic UTF-8 view.
+        return text.utf8.withContiguousStorageIfAvailable { $0.allSatisfy(plain) } ?? text.utf8.allSatisfy(plain)
     }
+}
+
+/// A refresh between `TokenService.prepareRefresh` and `completeRefresh`.
+struct PreparedRefresh: Sendable {
+    var request: RefreshRequest
+    /// The new refresh token, returned once to the client; only its hash is stored.
+    var successor: String
+    var issuedAt: Int64
 }
 
 /// Mints access tokens (RFC 9068 profile) and refresh tokens.
@@ -90,39 +100,46 @@ struct TokenService: Sendable {
         return try await respond(grant: grant, refreshToken: refresh)
     }
 
-    /// Rotates a refresh token: exactly one caller per token gets new tokens.
-    func refresh(_ token: String) async throws -> (TokenResponse, RefreshOutcome) {
+    /// A refresh (rotation: of all the callers with one token, exactly one gets new tokens)
+    /// before its store call: the successor token, the access token's jti and
+    /// times, and the request for `IssuerStore.refresh`. The store call is one transaction
+    /// (in SQLite): rotation, the user's current roles (login sessions; a deleted user's
+    /// session ends), and the access token's record.
+    func prepareRefresh(_ token: String) -> PreparedRefresh {
         let successor = Secrets.refreshToken()
         let now = clock()
         let issuedAt = Int64(now.rounded(.down))
         let jti = Secrets.tokenID()
-        // One store call (one transaction in SQLite): rotation, the user's current roles
-        // (login sessions; a deleted user's session ends), and the access token's record.
-        let result = try await store.refresh(
-            RefreshRequest(
-                oldHash: Secrets.tokenHash(token), newHash: Secrets.tokenHash(successor),
-                newExpiresAt: now + Double(configuration.refreshTTL), now: now,
-                accessTokenID: jti, accessExpiresAt: issuedAt + configuration.accessTTL,
-                currentRolesClientID: Self.loginClientID
-            )
+        let request = RefreshRequest(
+            oldHash: Secrets.tokenHash(token), newHash: Secrets.tokenHash(successor),
+            newExpiresAt: now + Double(configuration.refreshTTL), now: now,
+            accessTokenID: jti, accessExpiresAt: issuedAt + configuration.accessTTL,
+            currentRolesClientID: Self.loginClientID
         )
+        return PreparedRefresh(request: request, successor: successor, issuedAt: issuedAt)
+    }
+
+    /// Signs the access token of a rotated grant; any other store result is `invalid_grant`.
+    func completeRefresh(_ prepared: PreparedRefresh, result: RefreshResult) throws -> TokenResponse {
         switch result {
         case .rotated(let grant):
             let access = try accessToken(
-                subject: grant.subject, clientID: grant.clientID, scope: grant.scope, roles: grant.roles, jti: jti, issuedAt: issuedAt
+                subject: grant.subject, clientID: grant.clientID, scope: grant.scope, roles: grant.roles,
+                jti: prepared.request.accessTokenID, issuedAt: prepared.issuedAt
             )
-            let response = TokenResponse(
-                accessToken: access.token, expiresIn: configuration.accessTTL, refreshToken: successor, scope: grant.scope
+            return TokenResponse(
+                accessToken: access.token, expiresIn: configuration.accessTTL, refreshToken: prepared.successor, scope: grant.scope
             )
-            return (response, .rotated(grant))
         case .userGone:
             throw OAuthError.invalidGrant("the user no longer exists")
         case .invalid:
             throw OAuthError.invalidGrant("refresh token is invalid, expired or revoked")
         case .reused:
-            throw OAuthError.invalidGrant("refresh token was already used; the session has been revoked")
+            throw OAuthError.invalidGrant(Self.reuseDescription)
         }
     }
+
+    static let reuseDescription = "refresh token was already used; the session has been revoked"
 
     /// client_credentials: an access token only.
     func clientToken(clientID: String, scope: String) throws -> TokenResponse {

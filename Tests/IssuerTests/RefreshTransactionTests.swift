@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 @testable import IssuerCore
@@ -96,5 +97,39 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let sqlite = try SQLiteIssuerStore(path: path)
         try await Self.exercise(ComposedStore(base: sqlite), sqlite: sqlite)
+    }
+}
+
+/// `commitWithoutWaiting` (the event loops' writer) gives up at once while another
+/// connection holds the write lock, commits nothing then, and gives the store's answers.
+@Suite struct ImmediateRefreshWriterTests {
+    @Test func givesUpWhileAnotherConnectionWritesThenCommits() async throws {
+        let directory = try TempDirectory()
+        let path = directory.path + "/issuer.sqlite"
+        let store = try SQLiteIssuerStore(path: path)
+        let now = RefreshTransactionTests.now
+        try await store.addUser(UserRecord(name: "alice", passwordHash: "h", roles: ["user"], createdAt: now))
+        let grant = RefreshGrant(family: "fam", subject: "alice", clientID: "login", scope: "api", roles: ["user"])
+        try await store.storeRefreshToken(hash: "r0", grant: grant, parent: nil, expiresAt: now + 100, now: now)
+
+        let blocker = try DatabaseQueue(path: path)
+        try await blocker.writeWithoutTransaction { db in
+            try db.execute(sql: "BEGIN IMMEDIATE")
+            let started = ContinuousClock.now
+            #expect(store.commitWithoutWaiting([RefreshTransactionTests.request("r0", "r1", jti: "j1")]) == nil)
+            #expect(ContinuousClock.now - started < .milliseconds(100), "\(ContinuousClock.now - started)")
+            try db.execute(sql: "COMMIT")
+        }
+        // Nothing was committed: r0 is still live, and now rotates on the event loops' writer.
+        let results = try #require(store.commitWithoutWaiting([
+            RefreshTransactionTests.request("r0", "r1", jti: "j1"),
+            RefreshTransactionTests.request("r0", "r2", jti: "j2"),
+            RefreshTransactionTests.request("nope", "r3", jti: "j3"),
+        ]))
+        #expect(try results.map { try $0.get() } == [.rotated(grant), .reused(family: "fam"), .invalid])
+        // And the store's own path sees the same database.
+        let started = ContinuousClock.now
+        #expect(try await store.refresh(RefreshTransactionTests.request("r1", "r4", jti: "j4")) == .invalid)
+        #expect(ContinuousClock.now - started < .seconds(2))
     }
 }

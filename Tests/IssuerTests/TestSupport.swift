@@ -48,7 +48,7 @@ func testConfiguration(_ directory: TempDirectory, clock: ManualClock) -> Issuer
 
 let testLogger: Logger = {
     var logger = Logger(label: "issuer-tests")
-    logger.logLevel = .critical
+    logger.logLevel = ProcessInfo.processInfo.environment["ISSUER_TEST_LOG"] == "1" ? .debug : .critical
     return logger
 }()
 

@@ -1,0 +1,301 @@
+import Foundation
+import GRDB
+import HTTPPipelining
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOHTTP1
+@testable import ServiceSupport
+import Synchronization
+import Testing
+
+@testable import IssuerCore
+
+/// Refresh grants of `POST /token` are answered by `TokenRouteHandler` on the event loop,
+/// with their commits grouped per event-loop tick; everything else goes to the router.
+/// A query (`/token?via=router`) sends a request to the router, so these tests hold both
+/// paths to the same answers, and check the order of pipelined responses, racing
+/// replays, and what happens when the database is busy.
+@Suite struct TokenFastPathTests {
+    /// `issuer_fast_path_refreshes_total{commit}` from /metrics.
+    static func fastRefreshes(_ client: some TestClientProtocol, commit: String) async throws -> Int {
+        let text = try await client.get("/metrics").text
+        let prefix = "issuer_fast_path_refreshes_total{commit=\"\(commit)\"} "
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return 0 }
+        return Int(line.dropFirst(prefix.count)) ?? -1
+    }
+
+    static func refreshForm(_ token: String) -> String { "grant_type=refresh_token&refresh_token=\(token)" }
+
+    @Test func fastPathAndRouterAnswerAlike() async throws {
+        let fixture = try await IssuerFixture()
+        try await fixture.run(.live) { client in
+            let before = try await Self.fastRefreshes(client, commit: "event_loop")
+            // A good refresh on each path: the same response apart from the tokens.
+            var answers: [TestResponse] = []
+            for uri in ["/token", "/token?via=router"] {
+                let session = try await client.login("user1", "password1")
+                answers.append(try await client.postForm(uri, Self.refreshForm(try string(session, "refresh_token"))))
+            }
+            let (fast, routed) = (answers[0], answers[1])
+            #expect(fast.status == .ok)
+            #expect(routed.status == .ok)
+            for name: HTTPField.Name in [.contentType, .cacheControl, .pragma] {
+                #expect(fast.headers[name] == routed.headers[name], "\(name)")
+            }
+            #expect(fast.headers[.date] != nil)
+            let fastBody = try fast.jsonObject()
+            let routedBody = try routed.jsonObject()
+            #expect(Set(fastBody.keys) == Set(routedBody.keys))
+            for key in ["token_type", "expires_in", "scope"] {
+                #expect("\(fastBody[key] ?? "-")" == "\(routedBody[key] ?? "-")", "\(key)")
+            }
+            let payload = try decodeJWT(try string(fastBody, "access_token")).payload
+            #expect(payload["sub"] as? String == "user1")
+            #expect(payload["roles"] as? [String] == ["user"])
+            #expect(try await Self.fastRefreshes(client, commit: "event_loop") == before + 1)
+
+            // The fast path's successor works on the router, and the other way round.
+            let crossed = try await client.postForm("/token?via=router", Self.refreshForm(try string(fastBody, "refresh_token")))
+            #expect(crossed.status == .ok)
+            let back = try await client.postForm("/token", Self.refreshForm(try string(routedBody, "refresh_token")))
+            #expect(back.status == .ok)
+
+            // Refusals, and the requests the fast path leaves to the router: same status,
+            // same body, same headers. Each replay case gets a session of its own per path.
+            var replays: [String] = []
+            var successors: [String] = []
+            for _ in 0..<2 {
+                let session = try await client.login("user1", "password1")
+                let used = try string(session, "refresh_token")
+                let rotated = try await client.postForm("/token", Self.refreshForm(used))
+                #expect(rotated.status == .ok)
+                replays.append(used)
+                successors.append(try string(try rotated.jsonObject(), "refresh_token"))
+            }
+            let cases: [(body: String, headers: HTTPFields, fastBody: String?)] = [
+                (Self.refreshForm("unknown"), [:], nil),
+                (Self.refreshForm(replays[0]), [:], Self.refreshForm(replays[1])),
+                ("grant_type=refresh_token", [:], nil),
+                ("grant_type=refresh_token&refresh_token=", [:], nil),
+                ("grant_type=refresh_token&refresh_token=a&refresh_token=b", [:], nil),
+                ("grant_type=refresh_token&refresh_token=%FF", [:], nil),
+                ("grant_type=refresh_token&refresh_token=%zz", [:], nil),
+                ("grant_type=password&username=u&password=p", [:], nil),
+                ("refresh_token=x", [:], nil),
+                ("grant_type=client_credentials", [.authorization: "Basic c3ZjOnMzY3JldA=="], nil),
+                ("grant_type=client_credentials", [.authorization: "Basic c3ZjOndyb25n"], nil),
+                ("grant_type=refresh_token&refresh_token=\(String(repeating: "a", count: 9000))", [:], nil),
+            ]
+            for (body, headers, fastBody) in cases {
+                let label = "\(body.prefix(60)) \(headers)"
+                let routedAnswer = try await client.postForm("/token?via=router", body, headers: headers)
+                let fastAnswer = try await client.postForm("/token", fastBody ?? body, headers: headers)
+                #expect(fastAnswer.status == routedAnswer.status, "\(label)")
+                if routedAnswer.status == .ok {
+                    #expect(Set(try fastAnswer.jsonObject().keys) == Set(try routedAnswer.jsonObject().keys), "\(label)")
+                } else {
+                    #expect(fastAnswer.text == routedAnswer.text, "\(label)")
+                }
+                for name: HTTPField.Name in [.contentType, .cacheControl, .pragma, .wwwAuthenticate] {
+                    #expect(fastAnswer.headers[name] == routedAnswer.headers[name], "\(name) of \(label)")
+                }
+            }
+            // Each replay ended its session, the one refused on the fast path as the other.
+            for successor in successors {
+                let ended = try await client.postForm("/token", Self.refreshForm(successor))
+                #expect(ended.status == .badRequest)
+                #expect(try ended.oauthError() == "invalid_grant")
+            }
+            // And the service still answers.
+            #expect(try await client.get("/healthz").status == .ok)
+        }
+    }
+
+    /// Responses leave in request order whichever path answers each request, also when a
+    /// fast-path refresh is still waiting for its commit as the next requests arrive.
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let fixture = try await IssuerFixture()
+        try await fixture.run(.live) { client in
+            var tokens: [String] = []
+            for _ in 0..<3 { tokens.append(try string(try await client.login("user1", "password1"), "refresh_token")) }
+            func post(_ uri: String, _ body: String) -> String {
+                "POST \(uri) HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            let requests = [
+                post("/token", Self.refreshForm(tokens[0])),
+                "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+                post("/token?via=router", Self.refreshForm(tokens[1])),
+                post("/token", Self.refreshForm(tokens[2])),
+                post("/token", Self.refreshForm("unknown")),
+                "GET /.well-known/jwks.json HTTP/1.1\r\nHost: t\r\n\r\n",
+                post("/token", Self.refreshForm(tokens[0])),
+            ]
+            let answers = try await RawHTTP.exchange(port: client.port ?? 0, sending: requests.joined(), expecting: requests.count)
+            #expect(answers.map(\.status) == [200, 200, 200, 200, 400, 200, 400])
+            #expect(answers[0].body.contains("\"access_token\""))
+            #expect(answers[1].body == #"{"status":"ok"}"#)
+            #expect(answers[2].body.contains("\"access_token\""))
+            #expect(answers[3].body.contains("\"access_token\""))
+            #expect(answers[4].body.contains("invalid_grant"))
+            #expect(answers[5].body.contains("\"keys\""))
+            #expect(answers[6].body.contains("already used"))
+        }
+    }
+
+    /// Many connections refreshing at once share commits; every session still rotates
+    /// exactly once per request, and of two requests with the same token exactly one wins.
+    @Test func concurrentRefreshesAndRacingReplays() async throws {
+        let fixture = try await IssuerFixture()
+        try await fixture.run(.live) { client in
+            let port = try #require(client.port)
+            var tokens: [String] = []
+            for _ in 0..<12 { tokens.append(try string(try await client.login("user1", "password1"), "refresh_token")) }
+            let before = try await Self.fastRefreshes(client, commit: "event_loop")
+            // Each session sends two requests with its token on two connections at once.
+            let statuses = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                for (index, token) in tokens.enumerated() {
+                    for _ in 0..<2 {
+                        group.addTask {
+                            let body = Self.refreshForm(token)
+                            let request = "POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                            return (index, try await RawHTTP.exchange(port: port, sending: request, expecting: 1)[0].status)
+                        }
+                    }
+                }
+                var bySession: [Int: [Int]] = [:]
+                for try await (index, status) in group { bySession[index, default: []].append(status) }
+                return bySession
+            }
+            for (index, answers) in statuses {
+                #expect(answers.sorted() == [200, 400], "session \(index)")
+            }
+            #expect(try await Self.fastRefreshes(client, commit: "event_loop") == before + 24)
+            // The replays ended every one of those sessions.
+            for token in tokens {
+                #expect(try await client.postForm("/token", Self.refreshForm(token)).status == .badRequest)
+            }
+        }
+    }
+
+    /// While another connection holds the database's write lock, fast-path refreshes do not
+    /// wait on the event loop: they take the store's path, which waits for the lock, and
+    /// the event loop answers other requests meanwhile.
+    @Test func busyDatabaseTakesTheWaitingPath() async throws {
+        let fixture = try await IssuerFixture()
+        let path = fixture.configuration.databasePath
+        try await fixture.run(.live) { client in
+            let token = try string(try await client.login("user1", "password1"), "refresh_token")
+            let waitedBefore = try await Self.fastRefreshes(client, commit: "waited")
+            let blocker = try DatabaseQueue(path: path)
+            let locked = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let blockerError = Mutex<String?>(nil)
+            DispatchQueue.global().async {
+                do {
+                    try blocker.writeWithoutTransaction { db in
+                        try db.execute(sql: "BEGIN IMMEDIATE")
+                        locked.signal()
+                        release.wait()
+                        try db.execute(sql: "COMMIT")
+                    }
+                } catch {
+                    blockerError.withLock { $0 = "\(error)" }
+                    locked.signal()
+                }
+            }
+            locked.wait()
+            async let refreshed = client.postForm("/token", Self.refreshForm(token))
+            // The event loop is free: on another connection, health answers while the
+            // refresh waits for the lock.
+            try await Task.sleep(for: .milliseconds(200))
+            let port = try #require(client.port)
+            let others = try await RawHTTP.exchange(
+                port: port,
+                sending: "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+                expecting: 1
+            )
+            #expect(others.map(\.status) == [200])
+            release.signal()
+            let answer = try await refreshed
+            #expect(blockerError.withLock { $0 } == nil)
+            #expect(answer.status == .ok)
+            #expect(try await Self.fastRefreshes(client, commit: "waited") == waitedBefore + 1)
+            // Once the lock is free, commits are on the event loop again.
+            let next = try string(try answer.jsonObject(), "refresh_token")
+            let onLoop = try await Self.fastRefreshes(client, commit: "event_loop")
+            #expect(try await client.postForm("/token", Self.refreshForm(next)).status == .ok)
+            #expect(try await Self.fastRefreshes(client, commit: "event_loop") == onLoop + 1)
+        }
+    }
+
+    /// A client that sends a refresh and leaves does not disturb the next one.
+    @Test func clientGoneBeforeTheAnswer() async throws {
+        let fixture = try await IssuerFixture()
+        try await fixture.run(.live) { client in
+            let port = try #require(client.port)
+            for _ in 0..<5 {
+                let token = try string(try await client.login("user1", "password1"), "refresh_token")
+                let body = Self.refreshForm(token)
+                // Sent, then the socket is closed at once (exchange expecting nothing).
+                _ = try await RawHTTP.exchange(
+                    port: port,
+                    sending: "POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                        + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)",
+                    expecting: 0
+                )
+            }
+            let token = try string(try await client.login("user1", "password1"), "refresh_token")
+            #expect(try await client.postForm("/token", Self.refreshForm(token)).status == .ok)
+        }
+    }
+
+    @Test func tokenRouteMatchesOnlyPlainRefreshForms() {
+        func head(
+            method: HTTPMethod = .POST, uri: String = "/token", version: HTTPVersion = .http1_1, _ headers: [(String, String)]
+        ) -> HTTPRequestHead {
+            HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers))
+        }
+        let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "60")]
+        #expect(TokenRoute.matches(head(form)))
+        #expect(TokenRoute.matches(head([("content-type", "Application/X-WWW-Form-URLEncoded; charset=utf-8"), ("content-length", "9")])))
+        #expect(!TokenRoute.matches(head(method: .GET, form)))
+        #expect(!TokenRoute.matches(head(uri: "/token?x=1", form)))
+        #expect(!TokenRoute.matches(head(uri: "/login", form)))
+        #expect(!TokenRoute.matches(head(version: .http1_0, form)))
+        #expect(!TokenRoute.matches(head(form + [("Connection", "close")])))
+        #expect(!TokenRoute.matches(head(form + [("Authorization", "Basic eDp5")])))
+        #expect(!TokenRoute.matches(head(form + [("Expect", "100-continue")])))
+        #expect(!TokenRoute.matches(head([("Content-Type", "application/json"), ("Content-Length", "60")])))
+        #expect(!TokenRoute.matches(head([("Content-Type", "application/x-www-form-urlencoded"), ("Transfer-Encoding", "chunked")])))
+        #expect(!TokenRoute.matches(head([("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "5000")])))
+        #expect(!TokenRoute.matches(head([("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "0")])))
+        #expect(!TokenRoute.matches(head(form + [("Content-Length", "60")])))
+        #expect(!TokenRoute.matches(head(form + [("Content-Type", "application/x-www-form-urlencoded")])))
+    }
+
+    @Test func refreshTokenIsTakenOnlyFromWellFormedRefreshForms() {
+        func token(_ body: String) -> String? { TokenRoute.refreshToken(inForm: ByteBuffer(string: body)) }
+        #expect(token("grant_type=refresh_token&refresh_token=abc-_1") == "abc-_1")
+        #expect(token("refresh_token=abc&grant_type=refresh_token") == "abc")
+        #expect(token("grant_type=refresh_token&refresh_token=a%2Bb") == "a+b")
+        #expect(token("grant_type=refresh_token") == nil)
+        #expect(token("grant_type=refresh_token&refresh_token=") == nil)
+        #expect(token("grant_type=client_credentials&refresh_token=abc") == nil)
+        #expect(token("grant_type=refresh_token&refresh_token=a&refresh_token=b") == nil)
+        #expect(token("grant_type=refresh_token&refresh_token=%FF") == nil)
+        #expect(token("grant_type=refresh_token&refresh_token=\(String(repeating: "a", count: 9000))") == nil)
+    }
+
+    @Test func availableCPUsFromTheAffinityMask() {
+        #expect(AvailableCPUs.count(inStatus: "Name:\tissuer\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n") == 1)
+        #expect(AvailableCPUs.count(inStatus: "Cpus_allowed:\t3\n") == 2)
+        #expect(AvailableCPUs.count(inStatus: "Cpus_allowed:\tffffffff,ffffffff\n") == 64)
+        #expect(AvailableCPUs.count(inStatus: "Cpus_allowed:\t0\n") == nil)
+        #expect(AvailableCPUs.count(inStatus: "Cpus_allowed:\txyz\n") == nil)
+        #expect(AvailableCPUs.count(inStatus: "Name:\tx\n") == nil)
+        #expect((AvailableCPUs.count ?? 1) >= 1)
+    }
+}
