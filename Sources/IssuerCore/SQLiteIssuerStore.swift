@@ -292,7 +292,7 @@ public final class SQLiteIssuerStore: IssuerStore {
                 return writer.commit(requests)
             case .notOpened:
                 do {
-                    let writer = try ImmediateRefreshWriter(path: path)
+                    let writer = try ImmediateRefreshWriter(path: path, checkpointsElsewhere: checkpointer != nil)
                     state = .open(writer)
                     return writer.commit(requests)
                 } catch {
@@ -490,7 +490,7 @@ private struct RefreshQueue {
 /// `synchronous = NORMAL` a commit appends to the WAL without fsync, so what runs here is
 /// CPU work on pages already cached.
 ///
-/// It never checkpoints either (`wal_autocheckpoint = 0`): a checkpoint syncs files to
+/// It does not checkpoint either (`wal_autocheckpoint = 0`): a checkpoint syncs files to
 /// disk. `WALCheckpointer` does that from its own thread.
 ///
 /// Not Sendable: used under `SQLiteIssuerStore`'s lock.
@@ -501,13 +501,16 @@ final class ImmediateRefreshWriter {
 
     private let queue: DatabaseQueue
 
-    init(path: String) throws {
+    /// `checkpointsElsewhere`: a `WALCheckpointer` runs; without one (it could not open its
+    /// connection) this writer checkpoints at the store's mark, as the pool's writer does.
+    init(path: String, checkpointsElsewhere: Bool) throws {
         var configuration = Configuration()
         configuration.label = "refresh-writer"
         configuration.busyMode = .immediateError
+        let autocheckpoint = checkpointsElsewhere ? 0 : WALCheckpointer.writerCheckpointPages
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(autocheckpoint)")
             try db.execute(sql: "PRAGMA cache_size = \(Self.cachePages)")
         }
         queue = try DatabaseQueue(path: path, configuration: configuration)

@@ -284,6 +284,10 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// After an answer: the parts that waited, then reading again.
     private func resume(context: ChannelHandlerContext) {
         state = .idle
+        guard !removed else {
+            waiting.removeAll()  // the connection is gone, and what it sent with it
+            return
+        }
         if !waiting.isEmpty {
             while let part = waiting.popFirst() {
                 handle(part, context: context)
@@ -293,7 +297,7 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireChannelReadComplete()
             if case .answering = state { return }
         }
-        if readHeld, !removed, context.channel.isWritable {
+        if readHeld, context.channel.isWritable {
             readHeld = false
             context.read()
         }
