@@ -95,7 +95,7 @@ public func makeIssuerApplication(
 /// The Issuer's event loops: one per CPU it may run on (see `AvailableCPUs`). Signing is
 /// CPU work done on the loops; more loops than CPUs only take turns.
 enum IssuerEventLoops {
-    static let group = MultiThreadedEventLoopGroup(numberOfThreads: min(System.coreCount, AvailableCPUs.count ?? System.coreCount))
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: AvailableCPUs.eventLoops(coreCount: System.coreCount))
 }
 
 /// SIGHUP as an async sequence; the default action (terminate) is replaced at once.

@@ -2,6 +2,9 @@ import CurlClient
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
+import NIOPosix
+import ServiceSupport
 import CoreMetrics
 import ServiceLifecycle
 import SharedJWT
@@ -122,6 +125,7 @@ public struct ResourceAPI: Sendable {
             // after the cache and the poller have finished their fetches.
             services: [ClientShutdownService(client: self.ownedClient), self.keys, self.poller],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            eventLoopGroupProvider: .shared(ResourceAPIEventLoops.group),
             logger: self.logger
         )
     }
@@ -174,4 +178,11 @@ public func makeResourceAPIApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     ResourceAPI(configuration: configuration, logger: logger).makeApplication(onServerRunning: onServerRunning)
+}
+
+/// The server's event loops: one per CPU the process may run on (see `AvailableCPUs`).
+/// Pinned to one core, two loops measured 70–75k hot-token req/s and one 80k: more loops
+/// than CPUs only take turns, each with its own wake-ups.
+enum ResourceAPIEventLoops {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: AvailableCPUs.eventLoops(coreCount: System.coreCount))
 }

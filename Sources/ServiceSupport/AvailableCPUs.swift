@@ -9,6 +9,12 @@ import Foundation
 /// a cgroup quota), so a server pinned to one core would still start an event loop per
 /// core of the machine, and those loops would only take turns on the one core.
 public enum AvailableCPUs {
+    /// How many event loops a server should run: one per CPU it may run on, at most
+    /// `coreCount` (NIO's `System.coreCount`, which also applies a cgroup CPU quota).
+    public static func eventLoops(coreCount: Int) -> Int {
+        max(1, min(coreCount, count ?? coreCount))
+    }
+
     /// nil when the mask cannot be read (not Linux, no /proc).
     public static var count: Int? {
         guard let data = FileManager.default.contents(atPath: "/proc/self/status") else { return nil }
