@@ -201,6 +201,9 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var waiting = CircularBuffer<HTTPServerRequestPart>()
     private var readHeld = false
     private var removed = false
+    /// A graceful shutdown's `ChannelShouldQuiesceEvent`, held while a request of ours is
+    /// under way (see `userInboundEventTriggered`).
+    private var quiesceHeld = false
     private var date = HTTPDateHeader()
 
     init(fastPath: TokenFastPath, batcher: EventLoopRefreshBatcher) {
@@ -219,6 +222,32 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             handle(part, context: context)
         }
+    }
+
+    /// Hummingbird closes an idle connection when the server shuts down gracefully, and a
+    /// request answered here is invisible to it: closing then would lose an answer whose
+    /// rotation is already committed (the client, left with its old token, would next
+    /// replay it and end its session). So the event waits until ours is written.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, isOurs {
+            quiesceHeld = true
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    /// A request of ours is being received or answered.
+    private var isOurs: Bool {
+        switch state {
+        case .collecting, .answering: true
+        case .idle, .passing: false
+        }
+    }
+
+    private func forwardHeldQuiesce(context: ChannelHandlerContext) {
+        guard quiesceHeld, !isOurs else { return }
+        quiesceHeld = false
+        context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     }
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
@@ -260,6 +289,8 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     context.fireChannelRead(wrapInboundOut(.head(head)))
                     if let body { context.fireChannelRead(wrapInboundOut(.body(body))) }
                     context.fireChannelRead(wrapInboundOut(part))
+                    // Hummingbird now has the request: it closes after answering it.
+                    forwardHeldQuiesce(context: context)
                 }
             case .idle, .answering:
                 break
@@ -286,6 +317,13 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .idle
         guard !removed else {
             waiting.removeAll()  // the connection is gone, and what it sent with it
+            return
+        }
+        if quiesceHeld {
+            // Shutting down: the answer is out; Hummingbird closes the idle connection, and
+            // requests pipelined behind it go unanswered, as behind one of its own.
+            waiting.removeAll()
+            forwardHeldQuiesce(context: context)
             return
         }
         if !waiting.isEmpty {

@@ -235,6 +235,49 @@ import Testing
         }
     }
 
+    /// A graceful shutdown while a refresh is under way on the fast path: the connection
+    /// stays open until its answer (already committed) is written, instead of closing as
+    /// Hummingbird closes the connections it sees idle.
+    @Test func gracefulShutdownWaitsForTheAnswer() async throws {
+        let fixture = try await IssuerFixture()
+        let path = fixture.configuration.databasePath
+        let release = DispatchSemaphore(value: 0)
+        let pending = Mutex<Task<[RawHTTP.Answer], any Error>?>(nil)
+        try await fixture.run(.live) { client in
+            let port = try #require(client.port)
+            let token = try string(try await client.login("user1", "password1"), "refresh_token")
+            let waitedBefore = try await Self.fastRefreshes(client, commit: "waited")
+            // The refresh is held in the waiting path by a lock on the database.
+            let blocker = try DatabaseQueue(path: path)
+            let locked = DispatchSemaphore(value: 0)
+            Thread {
+                try? blocker.writeWithoutTransaction { db in
+                    try db.execute(sql: "BEGIN IMMEDIATE")
+                    locked.signal()
+                    release.wait()
+                    try db.execute(sql: "COMMIT")
+                }
+            }.start()
+            locked.wait()
+            let body = Self.refreshForm(token)
+            let request = "POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            pending.withLock { $0 = Task { try await RawHTTP.exchange(port: port, sending: request, expecting: 1) } }
+            var waited = waitedBefore
+            for _ in 0..<400 where waited == waitedBefore {
+                try await Task.sleep(for: .milliseconds(25))
+                let metrics = try await RawHTTP.exchange(port: port, sending: "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n", expecting: 1)
+                waited = Self.fastRefreshes(inMetrics: metrics.first?.body ?? "", commit: "waited")
+            }
+            #expect(waited == waitedBefore + 1)
+            // Leaving this closure shuts the server down; the lock goes a moment later.
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(500)) { release.signal() }
+        }
+        let answers = try await #require(pending.withLock { $0 }).value
+        #expect(answers.map(\.status) == [200])
+        #expect(answers.first?.body.contains("\"refresh_token\"") == true)
+    }
+
     /// A client that sends a refresh and leaves does not disturb the next one.
     @Test func clientGoneBeforeTheAnswer() async throws {
         let fixture = try await IssuerFixture()
