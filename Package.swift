@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -58,6 +59,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The HTTP edge both services share: responses, errors, method policy, limits, request
+        // metrics and log line, and the fast path. Apart from ServiceSupport, whose pure
+        // parsers the fuzz targets build without NIO.
+        .target(
+            name: "HTTPEdge",
+            dependencies: [
+                "SharedJWT",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CurlClient",
             dependencies: [
@@ -71,6 +91,7 @@ let package = Package(
             dependencies: [
                 "SharedJWT",
                 "ServiceSupport",
+                "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -95,6 +116,7 @@ let package = Package(
                 "CMalloc",
                 "SharedJWT",
                 "ServiceSupport",
+                "HTTPEdge",
                 "CurlClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -141,6 +163,7 @@ let package = Package(
             name: "IssuerTests",
             dependencies: [
                 "IssuerCore",
+                "HTTPEdge",
                 "SharedJWT",
                 "ServiceSupport",
                 "HTTPPipelining",
@@ -152,6 +175,7 @@ let package = Package(
             name: "ResourceAPITests",
             dependencies: [
                 "ResourceAPICore",
+                "HTTPEdge",
                 "SharedJWT",
                 "ServiceSupport",
                 "HTTPPipelining",
@@ -164,6 +188,7 @@ let package = Package(
         .testTarget(
             name: "AttackTests",
             dependencies: [
+                "HTTPPipelining",
                 "ResourceAPICore",
                 "IssuerCore",
                 "SharedJWT",

@@ -55,6 +55,10 @@ step build "$SWIFT" build --build-tests
 if [ -f "$logs/build.log" ] && [ ${#broken_steps[@]} -eq 0 ]; then
     step swift "$SWIFT" test --skip-build ${SWIFT_TEST_FLAGS:-}
     count_swift "$logs/swift.log"
+    # The same answers with the fast path off (every request through Hummingbird's router).
+    step swift-router-only env EDGE_FAST_PATH=off "$SWIFT" test --skip-build ${SWIFT_TEST_FLAGS:-} \
+        --filter 'EndpointTests|ErrorsTableTests|AttackCorpusTests|EdgeConventionTests|FastPathTests'
+    count_swift "$logs/swift-router-only.log"
     # PostgreSQL (issue 9): a throwaway cluster, the store conformance and replica suites.
     step postgres scripts/postgres-test.sh --skip-build
     count_swift "$logs/postgres.log"

@@ -50,6 +50,9 @@ public struct IssuerConfiguration: Sendable {
     /// Failed logins allowed per client address (any usernames) in the same window.
     public var maxLoginFailuresPerAddress: Int = 20
     public var loginFailureWindow: Int64 = 300
+    /// Answer refresh grants of `/token` on the event loop (`TokenFastRoutes`); off, every
+    /// request goes through Hummingbird's router. The answers are the same either way.
+    public var fastPath = true
     /// Seconds since 1970; injectable for tests.
     public var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
 

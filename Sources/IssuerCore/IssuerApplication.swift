@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HTTPEdge
 import Hummingbird
 import HummingbirdCore
 import NIOCore
@@ -33,11 +34,16 @@ public func makeIssuerApplication(
     )
     try keyRing.start()
     let hasher = PasswordHasher(cost: configuration.bcryptCost)
+    let metrics = IssuerMetrics(registry: metricsRegistry)
+    let tokens = TokenService(configuration: configuration, keyRing: keyRing, store: store)
+    let refreshGrant = RefreshGrantCore(
+        tokens: tokens, committer: RefreshCommitters.make(store: store, metrics: metrics), metrics: metrics, logger: logger
+    )
     let routes = IssuerRoutes(
         configuration: configuration,
         store: store,
         keyRing: keyRing,
-        tokens: TokenService(configuration: configuration, keyRing: keyRing, store: store),
+        tokens: tokens,
         hasher: hasher,
         // On PostgreSQL the failure counts are the database's: every replica enforces the same limits.
         userLimiter: LoginRateLimiter(
@@ -48,14 +54,12 @@ public func makeIssuerApplication(
             maxFailures: configuration.maxLoginFailuresPerAddress, window: Double(configuration.loginFailureWindow),
             shared: opened.sharedLoginFailures, sharedPrefix: "addr:"
         ),
-        metrics: IssuerMetrics(factory: PrometheusMetricsFactory(registry: metricsRegistry)),
+        metrics: metrics,
+        refreshGrant: refreshGrant,
         renderMetrics: { metricsRegistry.emitToString() }
     )
-    let router = Router(context: IssuerRequestContext.self)
-    let responseMetrics = ResponseMetricsCache()
-    router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: ResponseMetricsMiddleware(cache: responseMetrics))
-    router.add(middleware: JSONErrorMiddleware())
+    let router = Router(context: IssuerRequestContext.self, options: .autoGenerateHeadEndpoints)
+    router.add(middleware: EdgeMiddleware(table: routes.routeTable, metrics: metrics.requests))
     routes.register(on: router)
 
     // The SIGHUP handler is in place before the server accepts anything, so a SIGHUP
@@ -64,15 +68,11 @@ public func makeIssuerApplication(
     let maintenance = IssuerMaintenanceService(
         keyRing: keyRing, store: store, configuration: configuration, hangups: hangups, logger: logger
     )
-    // Refresh grants of /token on the event loop (TokenFastPath.swift); SQLite only.
-    let fastPath = (store as? SQLiteIssuerStore).map { sqlite in
-        TokenFastPath(routes: routes, store: sqlite, responseMetrics: responseMetrics, logger: logger)
-    }
+    // Refresh grants of /token answered on the event loop (TokenFastRoutes), unless switched off.
+    let fastRoutes = configuration.fastPath ? TokenFastRoutes(core: refreshGrant) : nil
     return Application(
         router: router,
-        server: HTTPServerBuilder { responder in
-            IssuerChildChannel(http1: HTTP1Channel(responder: responder), fastPath: fastPath)
-        },
+        server: EdgeServer.http1(routes: fastRoutes, metrics: metrics.requests),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         // The pool first: services stop in reverse order, so it outlives the server's last request.
         services: (opened.service.map { [$0] } ?? []) + [maintenance],

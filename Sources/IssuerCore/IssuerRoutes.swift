@@ -1,34 +1,53 @@
 import Foundation
+import HTTPEdge
 import Hummingbird
 import Logging
-import Metrics
+import Prometheus
 import SharedJWT
 
-/// Counters exported on /metrics.
+/// The Issuer's own counters on /metrics, each family with `# HELP`.
 struct IssuerMetrics: Sendable {
     let tokensIssued: @Sendable (_ grant: String) -> Void
     let loginFailures: Counter
     let rateLimited: Counter
     let refreshReuse: Counter
-    /// Refreshes of the /token fast path by where they were committed: on the event loop,
-    /// or off it after waiting for a busy database (see `TokenFastPath.swift`).
+    /// Refreshes committed on the event loop, or off it after waiting for a busy database
+    /// (see `RefreshCommitter`).
     let fastRefreshesOnEventLoop: Counter
     let fastRefreshesWaited: Counter
+    /// `http_server_requests_total` and `http_server_request_duration_seconds`, both paths.
+    let requests: RequestMetrics
 
-    init(factory: any MetricsFactory) {
+    init(registry: PrometheusCollectorRegistry) {
+        let issued = MetricNameDescriptor(metricName: "issuer_tokens_issued", unitName: "total", helpText: "Access tokens signed, by grant.")
         // The grants the Issuer has, made once (the registry would look the label up again
         // on every token otherwise).
-        let known = Dictionary(uniqueKeysWithValues: ["login", "refresh_token", "client_credentials"].map { grant in
-            (grant, Counter(label: "issuer_tokens_issued_total", dimensions: [("grant", grant)], factory: factory))
-        })
-        tokensIssued = { grant in
-            (known[grant] ?? Counter(label: "issuer_tokens_issued_total", dimensions: [("grant", grant)], factory: factory)).increment()
+        let known = Dictionary(
+            uniqueKeysWithValues: ["login", "refresh_token", "client_credentials"].map { grant in
+                (grant, registry.makeCounter(descriptor: issued, labels: [("grant", grant)]))
+            }
+        )
+        self.tokensIssued = { grant in
+            let other = MetricNameDescriptor(metricName: "issuer_tokens_issued", unitName: "total", helpText: "Access tokens signed, by grant.")
+            (known[grant] ?? registry.makeCounter(descriptor: other, labels: [("grant", grant)])).increment()
         }
-        loginFailures = Counter(label: "issuer_login_failures_total", factory: factory)
-        rateLimited = Counter(label: "issuer_login_rate_limited_total", factory: factory)
-        refreshReuse = Counter(label: "issuer_refresh_reuse_detected_total", factory: factory)
-        fastRefreshesOnEventLoop = Counter(label: "issuer_fast_path_refreshes_total", dimensions: [("commit", "event_loop")], factory: factory)
-        fastRefreshesWaited = Counter(label: "issuer_fast_path_refreshes_total", dimensions: [("commit", "waited")], factory: factory)
+        self.loginFailures = registry.makeCounter(
+            descriptor: .init(metricName: "issuer_login_failures", unitName: "total", helpText: "Failed logins and client authentications.")
+        )
+        self.rateLimited = registry.makeCounter(
+            descriptor: .init(metricName: "issuer_login_rate_limited", unitName: "total", helpText: "Logins refused with 429 while locked.")
+        )
+        self.refreshReuse = registry.makeCounter(
+            descriptor: .init(
+                metricName: "issuer_refresh_reuse_detected", unitName: "total", helpText: "Replayed refresh tokens (their session is revoked)."
+            )
+        )
+        let commits = MetricNameDescriptor(
+            metricName: "issuer_refresh_commits", unitName: "total", helpText: "Refresh rotations committed, by where the commit ran."
+        )
+        self.fastRefreshesOnEventLoop = registry.makeCounter(descriptor: commits, labels: [("path", "event_loop")])
+        self.fastRefreshesWaited = registry.makeCounter(descriptor: commits, labels: [("path", "waited")])
+        self.requests = RequestMetrics(registry: registry)
     }
 }
 
@@ -43,49 +62,49 @@ struct IssuerRoutes: Sendable {
     let userLimiter: LoginRateLimiter
     let addressLimiter: LoginRateLimiter
     let metrics: IssuerMetrics
+    let refreshGrant: RefreshGrantCore
     let renderMetrics: @Sendable () -> String
 
     var clock: @Sendable () -> Double { configuration.clock }
 
-    func register(on router: Router<IssuerRequestContext>) {
-        let post: [(String, @Sendable (Request, IssuerRequestContext) async throws -> Response)] = [
-            ("/login", login),
-            ("/token", token),
-            ("/refresh", refresh),
-            ("/logout", logout),
-            ("/revoke", revoke),
-            ("/admin/keys/rotate", { request, _ in try await adminRotate(request) }),
-        ]
-        let get: [(String, @Sendable (Request, IssuerRequestContext) async throws -> Response)] = [
-            ("/.well-known/jwks.json", { request, _ in jwks(request) }),
-            ("/.well-known/openid-configuration", { _, _ in discovery() }),
-            ("/.well-known/oauth-authorization-server", { _, _ in discovery() }),
-            ("/revocations", { request, _ in try await revocations(request) }),
-            ("/admin/keys", { request, _ in try await adminKeys(request) }),
-            ("/healthz", { _, _ in JSONResponse.make(["status": "ok"]) }),
-            ("/readyz", { _, _ in await readiness() }),
-            ("/metrics", { _, _ in
-                Response(
-                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(string: renderMetrics()))
-                )
-            }),
-        ]
-        for (path, handler) in post { router.post(RouterPath(path), use: handler) }
-        for (path, handler) in get { router.get(RouterPath(path), use: handler) }
-        // A known path with the wrong method: 405 with Allow, not a misleading 404.
-        let others: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch]
-        for (paths, allowed) in [(post.map(\.0), HTTPRequest.Method.post), (get.map(\.0), .get)] {
-            for path in paths {
-                for method in others where method != allowed {
-                    router.on(RouterPath(path), method: method) { _, _ -> Response in
-                        throw OAuthError(
-                            .methodNotAllowed, "invalid_request", "\(path) accepts \(allowed.rawValue) only",
-                            headers: [.allow: allowed.rawValue]
-                        )
-                    }
+    typealias Handler = @Sendable (Request, IssuerRequestContext) async throws -> Response
+
+    /// Every route of the Issuer, method and path.
+    var routes: [(path: String, method: HTTPRequest.Method, handler: Handler)] {
+        [
+            ("/login", .post, self.login),
+            ("/token", .post, self.token),
+            ("/refresh", .post, self.refresh),
+            ("/logout", .post, self.logout),
+            ("/revoke", .post, self.revoke),
+            ("/admin/keys/rotate", .post, { request, _ in try await self.adminRotate(request) }),
+            ("/.well-known/jwks.json", .get, { request, _ in self.jwks(request) }),
+            ("/.well-known/openid-configuration", .get, { _, _ in self.discovery() }),
+            ("/.well-known/oauth-authorization-server", .get, { _, _ in self.discovery() }),
+            ("/revocations", .get, { request, _ in try await self.revocations(request) }),
+            ("/admin/keys", .get, { request, _ in try await self.adminKeys(request) }),
+            ("/healthz", .get, { _, _ in EdgeResponse.json(.ok, .object([("status", .string("ok"))])).response }),
+            ("/readyz", .get, { _, _ in await self.readiness() }),
+            (
+                "/metrics", .get,
+                { _, _ in
+                    Response(
+                        status: .ok, headers: [.contentType: EdgeConventions.metricsContentType],
+                        body: .init(byteBuffer: ByteBuffer(string: self.renderMetrics()))
+                    )
                 }
-            }
+            ),
+        ]
+    }
+
+    /// The method policy, 404s and metrics labels of the edge, from the same list.
+    var routeTable: EdgeRouteTable {
+        EdgeRouteTable(self.routes.map { ($0.path, $0.method) })
+    }
+
+    func register(on router: Router<IssuerRequestContext>) {
+        for route in self.routes {
+            router.on(RouterPath(route.path), method: route.method, use: route.handler)
         }
     }
 
@@ -135,10 +154,8 @@ struct IssuerRoutes: Sendable {
         guard let grantType = try fields.optional("grant_type") else { throw OAuthError.invalidRequest("missing grant_type") }
         switch grantType {
         case "refresh_token":
-            let prepared = tokens.prepareRefresh(try fields.required("refresh_token"))
-            let result = await storeRefresh(prepared)
             // RFC 6749 §5.2: on /token, invalid_grant is a 400 (only /refresh answers 401).
-            return tokenResponse(try answerRefresh(prepared, result, refusalStatus: .badRequest, logger: context.logger))
+            return try await self.refreshGrant.respond(fields, refusalStatus: .badRequest, on: context.eventLoop).get().response
         case "client_credentials":
             let client = try await authenticateClient(request, fields: fields, address: context.remoteAddress)
             let scope = try grantedScope(requested: try fields.optional("scope"), allowed: client.scopes)
@@ -206,41 +223,7 @@ struct IssuerRoutes: Sendable {
     func refresh(_ request: Request, _ context: IssuerRequestContext) async throws -> Response {
         var request = request
         let fields = try await BodyReader.fields(&request, accept: [.json])
-        let prepared = tokens.prepareRefresh(try fields.required("refresh_token"))
-        let result = await storeRefresh(prepared)
-        return tokenResponse(try answerRefresh(prepared, result, refusalStatus: .unauthorized, logger: context.logger))
-    }
-
-    func storeRefresh(_ prepared: PreparedRefresh) async -> Result<RefreshResult, any Error> {
-        do {
-            return .success(try await store.refresh(prepared.request))
-        } catch {
-            return .failure(error)
-        }
-    }
-
-    /// A refresh once its store call has returned (on either HTTP path): the token
-    /// response, or the refusal, `invalid_grant` with `refusalStatus`.
-    func answerRefresh(
-        _ prepared: PreparedRefresh, _ result: Result<RefreshResult, any Error>, refusalStatus: HTTPResponse.Status, logger: Logger
-    ) throws -> TokenResponse {
-        do {
-            let response = try tokens.completeRefresh(prepared, result: try result.get())
-            metrics.tokensIssued("refresh_token")
-            return response
-        } catch var error as OAuthError where error.error == "invalid_grant" {
-            noteRefreshFailure(error, logger: logger)
-            error.status = refusalStatus
-            throw error
-        }
-    }
-
-    /// A replayed refresh token is counted and logged, whichever path answered it.
-    func noteRefreshFailure(_ error: OAuthError, logger: Logger) {
-        if error.errorDescription == TokenService.reuseDescription {
-            metrics.refreshReuse.increment()
-            logger.warning("refresh token reuse detected; session revoked")
-        }
+        return try await self.refreshGrant.respond(fields, refusalStatus: .unauthorized, on: context.eventLoop).get().response
     }
 
     // MARK: /logout
@@ -330,7 +313,7 @@ struct IssuerRoutes: Sendable {
 
     func jwks(_ request: Request) -> Response {
         guard let snapshot = keyRing.current() else {
-            return JSONResponse.error(status: .serviceUnavailable, error: "temporarily_unavailable", description: "keys not loaded")
+            return EdgeResponse.error(EdgeError(.serviceUnavailable, "temporarily_unavailable", "keys not loaded")).response
         }
         var headers: HTTPFields = [
             .cacheControl: "public, max-age=\(configuration.jwksMaxAge)",
@@ -449,7 +432,7 @@ struct IssuerRoutes: Sendable {
     }
 
     func tokenResponse(_ response: TokenResponse) -> Response {
-        PlainResponse.token(response).hummingbirdResponse
+        JSONResponse.token(response).response
     }
 }
 

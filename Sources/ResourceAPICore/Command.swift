@@ -101,7 +101,7 @@ public struct ResourceAPICommand: AsyncParsableCommand {
         }()
 
         let metrics = ResourceAPIMetrics(registry: PrometheusCollectorRegistry())
-        MetricsSystem.bootstrap(metrics.factory)
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
 
         let api = ResourceAPI(configuration: configuration, logger: logger, metrics: metrics)
         let app = api.makeApplication { port in

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import HTTPEdge
 import Logging
 
 /// Everything the ResourceAPI needs to run. The command line fills the first block;
@@ -42,7 +43,11 @@ public struct ResourceAPIConfiguration: Sendable {
     public var fetchTimeout: Duration = .seconds(5)
     /// Entries in the verified-token cache; 0 disables it.
     public var verifiedTokenCacheSize: Int = 10_000
-    public var maxRequestBodyBytes: Int = 65_536
+    /// The size limits of every request (token, body, head).
+    public var limits = EdgeLimits.standard
+    /// Answer the hot routes on the event loop (`APIFastRoutes`); off, every request goes
+    /// through Hummingbird's router. The answers are the same either way.
+    public var fastPath = true
     /// Wall clock in seconds since 1970, for token times and cache ages. Tests move it.
     public var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
 

@@ -183,8 +183,8 @@ public final class JWKSCache: Service, Sendable {
 
     func updateGauges() {
         let status = self.status
-        self.metrics.keysKnown.record(status.kids.count)
-        if let age = status.age { self.metrics.jwksAgeSeconds.record(age) }
+        self.metrics.keysKnown.set(Double(status.kids.count))
+        if let age = status.age { self.metrics.jwksAgeSeconds.set(age) }
     }
 
     private static func retryAfter(_ state: State, now: Double) -> Int {
@@ -378,7 +378,7 @@ public final class JWKSCache: Service, Sendable {
 
     private func reportSkipped(_ skipped: [ParsedJWKSet.SkippedKey]) {
         guard !skipped.isEmpty else { return }
-        self.metrics.keysSkipped.increment(by: skipped.count)
+        self.metrics.keysSkipped.increment(by: Int64(skipped.count))
         let fresh = self.state.withLock { state in
             skipped.filter { state.loggedSkips.insert("\($0.kid ?? "-") \($0.reason)").inserted }
         }

@@ -1,31 +1,40 @@
-import CoreMetrics
-import Metrics
+import HTTPEdge
 import Prometheus
 
-/// The ResourceAPI's own metrics, on a registry of its own so several instances
-/// (tests, the end-to-end suite) never share counters through global state.
+/// The ResourceAPI's metrics, on a registry of its own so several instances (tests, the
+/// end-to-end suite) never share counters through global state. Every family has `# HELP`.
 public final class ResourceAPIMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
-    let factory: PrometheusMetricsFactory
+    /// `http_server_requests_total` and `http_server_request_duration_seconds`, both paths.
+    public let requests: RequestMetrics
 
-    let keysKnown: CoreMetrics.Gauge
-    let jwksAgeSeconds: CoreMetrics.Gauge
-    let revocationsHeld: CoreMetrics.Gauge
-    let keysSkipped: CoreMetrics.Counter
-    private let verifications: [String: CoreMetrics.Counter]
+    let keysKnown: Gauge
+    let jwksAgeSeconds: Gauge
+    let revocationsHeld: Gauge
+    let keysSkipped: Counter
+    private let verifications: [String: Counter]
 
     static let verificationOutcomes = ["valid", "cached", "invalid_token", "invalid_request", "missing", "unavailable", "revoked", "insufficient_scope"]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        self.factory = PrometheusMetricsFactory(registry: registry)
-        self.keysKnown = CoreMetrics.Gauge(label: "resource_api_jwks_keys", factory: self.factory)
-        self.jwksAgeSeconds = CoreMetrics.Gauge(label: "resource_api_jwks_age_seconds", factory: self.factory)
-        self.revocationsHeld = CoreMetrics.Gauge(label: "resource_api_revocations_held", factory: self.factory)
-        self.keysSkipped = CoreMetrics.Counter(label: "resource_api_jwks_keys_skipped_total", factory: self.factory)
-        var verifications: [String: CoreMetrics.Counter] = [:]
+        self.requests = RequestMetrics(registry: registry)
+        self.keysKnown = registry.makeGauge(descriptor: .init(metricName: "resource_api_jwks", unitName: "keys", helpText: "Usable keys in the JWK Set cache."))
+        self.jwksAgeSeconds = registry.makeGauge(
+            descriptor: .init(metricName: "resource_api_jwks_age", unitName: "seconds", helpText: "Time since the last good JWK Set fetch.")
+        )
+        self.revocationsHeld = registry.makeGauge(
+            descriptor: .init(metricName: "resource_api_revocations", unitName: "held", helpText: "Revoked token ids held from the Issuer's feed.")
+        )
+        self.keysSkipped = registry.makeCounter(
+            descriptor: .init(metricName: "resource_api_jwks_keys_skipped", unitName: "total", helpText: "JWK Set entries skipped as unusable.")
+        )
+        var verifications: [String: Counter] = [:]
         for outcome in Self.verificationOutcomes {
-            verifications[outcome] = CoreMetrics.Counter(label: "resource_api_verifications_total", dimensions: [("outcome", outcome)], factory: self.factory)
+            verifications[outcome] = registry.makeCounter(
+                descriptor: .init(metricName: "resource_api_verifications", unitName: "total", helpText: "Bearer token checks by outcome."),
+                labels: [("outcome", outcome)]
+            )
         }
         self.verifications = verifications
     }
@@ -37,7 +46,10 @@ public final class ResourceAPIMetrics: Sendable {
 
     /// `kind`: `jwks`, `discovery`, `revocations`; `result`: `ok`, `not_modified`, `error`, `refused`.
     func fetch(_ kind: String, result: String) {
-        CoreMetrics.Counter(label: "resource_api_fetches_total", dimensions: [("kind", kind), ("result", result)], factory: self.factory).increment()
+        self.registry.makeCounter(
+            descriptor: .init(metricName: "resource_api_fetches", unitName: "total", helpText: "Fetches from the Issuer by kind and result."),
+            labels: [("kind", kind), ("result", result)]
+        ).increment()
     }
 
     /// Prometheus text format of everything registered.

@@ -1,4 +1,5 @@
 import CurlClient
+import HTTPEdge
 import Hummingbird
 import HummingbirdCore
 import Logging
@@ -20,7 +21,6 @@ public struct ResourceAPI: Sendable {
     public let revocations: RevocationList
     public let poller: RevocationPoller
     public let verifier: TokenVerifier
-    let hotRouteMetrics: HotRouteMetrics
     /// Set when this instance made its own client: stopped with the application.
     let ownedClient: CurlClient?
 
@@ -31,14 +31,11 @@ public struct ResourceAPI: Sendable {
         configuration: ResourceAPIConfiguration,
         logger: Logger,
         client given: CurlClient? = nil,
-        metrics: ResourceAPIMetrics = ResourceAPIMetrics(),
-        requestMetricsFactory: (any MetricsFactory)? = nil
+        metrics: ResourceAPIMetrics = ResourceAPIMetrics()
     ) {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
-        // Where Hummingbird's MetricsMiddleware records too, unless told otherwise (tests).
-        self.hotRouteMetrics = HotRouteMetrics(factory: requestMetricsFactory ?? MetricsSystem.factory)
         let client: CurlClient
         if let given {
             client = given
@@ -65,46 +62,46 @@ public struct ResourceAPI: Sendable {
         )
     }
 
-    static let maxTokenBytes = 8192
-
-    var hotRouteResponder: HotRouteResponder {
-        HotRouteResponder(verifier: self.verifier, metrics: self.hotRouteMetrics, apiMetrics: self.metrics, maxTokenBytes: Self.maxTokenBytes)
+    /// The decision core both HTTP paths call.
+    var core: APICore {
+        APICore(verifier: self.verifier, metrics: self.metrics, limits: self.configuration.limits)
     }
+
+    /// Every route: the method policy, the 404s and the metrics labels come from this table.
+    static let routeTable = EdgeRouteTable(
+        [("/healthz", .get), ("/readyz", .get), ("/metrics", .get)] + APIRoute.allCases.filter(\.needsToken).map { ($0.path, .get) }
+    )
 
     public func makeRouter() -> Router<ResourceRequestContext> {
         // HEAD answers like GET without the body (RFC 9110 §9.3.2).
         let router = Router(context: ResourceRequestContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: MetricsMiddleware())
-        router.add(middleware: JSONErrorMiddleware(logger: self.logger))
-        router.add(middleware: BodyLimitMiddleware(maxBytes: self.configuration.maxRequestBodyBytes))
+        router.add(middleware: EdgeMiddleware(table: Self.routeTable, metrics: self.metrics.requests, limits: self.configuration.limits))
 
-        router.get("/healthz") { _, _ in
-            HotRouteResponder.healthz().hummingbirdResponse
+        let core = self.core
+        router.get("/healthz") { request, _ in
+            await core.answer(.healthz, head: request.head).response
         }
         router.get("/readyz") { _, _ in
             self.readiness()
         }
         router.get("/metrics") { _, _ in
             self.keys.updateGauges()
-            self.metrics.revocationsHeld.record(self.revocations.count)
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render())))
+            self.metrics.revocationsHeld.set(Double(self.revocations.count))
+            return Response(
+                status: .ok, headers: [.contentType: EdgeConventions.metricsContentType],
+                body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render()))
+            )
         }
-
-        // The same routes as the fast path (FastPath.swift) answers, for the requests it
-        // passes on: those that wait for a key fetch, carry a query or a body, or are HEAD.
-        let hot = self.hotRouteResponder
-        let api = router.group("api")
-            .add(middleware: BearerMiddleware(verifier: self.verifier, metrics: self.metrics, maxTokenBytes: Self.maxTokenBytes))
-        api.get("greet") { _, context in
-            try hot.respond(.greet, claims: try Self.claims(context)).hummingbirdResponse
+        // The routes the fast path answers too (APIFastRoutes), for the requests it passes
+        // on (a key fetch to wait for, a query or a body) and with the fast path off.
+        router.get("/api/greet") { request, _ in
+            await core.answer(.greet, head: request.head).response
         }
-        api.get("me") { _, context in
-            try hot.respond(.me, claims: try Self.claims(context)).hummingbirdResponse
+        router.get("/api/me") { request, _ in
+            await core.answer(.me, head: request.head).response
         }
-        api.get("admin/greet") { _, context in
-            try hot.respond(.adminGreet, claims: try Self.claims(context)).hummingbirdResponse
+        router.get("/api/admin/greet") { request, _ in
+            await core.answer(.adminGreet, head: request.head).response
         }
         return router
     }
@@ -114,12 +111,10 @@ public struct ResourceAPI: Sendable {
     public func makeApplication(
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let hot = self.hotRouteResponder
+        let fastRoutes = self.configuration.fastPath ? APIFastRoutes(core: self.core) : nil
         return Application(
             router: self.makeRouter(),
-            server: HTTPServerBuilder { responder in
-                ResourceAPIChildChannel(http1: HTTP1Channel(responder: responder), responder: hot)
-            },
+            server: EdgeServer.http1(routes: fastRoutes, metrics: self.metrics.requests, limits: self.configuration.limits),
             configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port)),
             // ServiceGroup stops services in reverse order: the client's threads go last,
             // after the cache and the poller have finished their fetches.
@@ -146,17 +141,8 @@ public struct ResourceAPI: Sendable {
         return Self.json(status.ready ? .ok : .serviceUnavailable, .object(members))
     }
 
-    static func claims(_ context: ResourceRequestContext) throws -> JWTClaims {
-        // The bearer middleware guards every /api route; no claims means it was bypassed.
-        guard let claims = context.claims else { throw BearerError.missing }
-        return claims
-    }
-
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.cacheControl] = "no-store"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
+        EdgeResponse.json(status, value).response
     }
 }
 

@@ -123,7 +123,7 @@ public final class RevocationPoller: Service, Sendable {
                 return (entry.jti, Int64(entry.exp))
             }
             let held = self.list.apply(cursor: feed.cursor, revoked: revoked, now: self.configuration.clock())
-            self.metrics.revocationsHeld.record(held)
+            self.metrics.revocationsHeld.set(Double(held))
             self.metrics.fetch("revocations", result: "ok")
             if self.failing.withLock({ let was = $0; $0 = false; return was }) {
                 self.logger.info("revocation feed reachable again")

@@ -1,10 +1,11 @@
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import SharedJWT
 import Synchronization
 
 /// Why a request's token was not accepted, as the RFC 6750 response to send.
-public struct BearerError: HTTPResponseError, Sendable, Hashable {
+public struct BearerError: HTTPResponseError, EdgeErrorConvertible, Sendable, Hashable {
     public var status: HTTPResponse.Status
     /// RFC 6750 error code; nil for a request without credentials.
     public var code: String?
@@ -45,45 +46,26 @@ public struct BearerError: HTTPResponseError, Sendable, Hashable {
     /// where the token may be fine and only the server cannot judge it.
     public var wwwAuthenticate: String? {
         guard self.status != .serviceUnavailable else { return nil }
-        var value = "Bearer realm=\"\(Self.realm)\""
-        if let code {
-            value += ", error=\"\(code)\", error_description=\"\(Self.quotable(self.description))\""
-        }
-        if let scope { value += ", scope=\"\(Self.quotable(scope))\"" }
-        return value
+        guard let code else { return Challenge.bearer(realm: Self.realm) }
+        return Challenge.bearer(realm: Self.realm, error: code, description: self.description, scope: self.scope)
+    }
+
+    /// The answer, with the challenge and `Retry-After` it needs.
+    public var edgeError: EdgeError {
+        var headers = HTTPFields()
+        if let challenge = self.wwwAuthenticate { headers[.wwwAuthenticate] = challenge }
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return EdgeError(self.status, self.code ?? "unauthorized", self.description, headers: headers)
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        APIResponse.error(self).hummingbirdResponse
+        EdgeResponse.error(self.edgeError).response
     }
 
     /// The `resource_api_verifications_total` outcome of a refused Authorization header.
     var outcome: String {
         if self.status == .badRequest { return "invalid_request" }
         return self.code == nil ? "missing" : "invalid_token"
-    }
-
-    /// The response's header fields (Content-Length aside), for both HTTP paths.
-    var headerFields: [(name: HTTPField.Name, value: String)] {
-        var fields: [(name: HTTPField.Name, value: String)] = [(.contentType, "application/json"), (.cacheControl, "no-store")]
-        if let challenge = self.wwwAuthenticate { fields.append((.wwwAuthenticate, challenge)) }
-        if let retryAfter { fields.append((.retryAfter, String(retryAfter))) }
-        return fields
-    }
-
-    /// `{"error","error_description"}`.
-    var body: [UInt8] {
-        JSONValue.object([
-            ("error", .string(self.code ?? "unauthorized")),
-            ("error_description", .string(self.description)),
-        ]).serialized()
-    }
-
-    /// Printable ASCII without `"` or `\` (RFC 6750 §3 limits error_description to that).
-    static func quotable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
-            (scalar.value >= 0x20 && scalar.value < 0x7F && scalar != "\"" && scalar != "\\") ? scalar : "?"
-        }))
     }
 }
 

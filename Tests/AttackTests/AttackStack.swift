@@ -48,6 +48,7 @@ struct AttackStack: Sendable {
         issuerConfiguration.databasePath = directory + "/data/issuer.sqlite"
         issuerConfiguration.bcryptCost = 4
         issuerConfiguration.jwksMaxAge = 60
+        issuerConfiguration.fastPath = EdgeSwitch.fastPath
 
         let store = try SQLiteIssuerStore(path: issuerConfiguration.databasePath)
         let hash = try await PasswordHasher(cost: 4).hash(password)
@@ -82,6 +83,7 @@ struct AttackStack: Sendable {
                 apiConfiguration.expectedIssuer = issuer
                 apiConfiguration.revocationPoll = .milliseconds(300)
                 apiConfiguration.logLevel = .critical
+                apiConfiguration.fastPath = EdgeSwitch.fastPath
                 let (apiPorts, apiContinuation) = AsyncStream.makeStream(of: Int.self)
                 let api = try await makeResourceAPIApplication(configuration: apiConfiguration, logger: logger) { port in
                     apiContinuation.yield(port)

@@ -85,6 +85,7 @@ final class Stack: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
         var issuer = IssuerConfiguration()
+        issuer.fastPath = EdgeSwitch.fastPath
         issuer.port = try Self.freePort()
         issuer.issuerURL = "http://127.0.0.1:\(issuer.port)"
         issuer.keysDirectory = directory + "/keys"
@@ -95,6 +96,7 @@ final class Stack: Sendable {
         issuerConfiguration = issuer
 
         var resource = ResourceAPIConfiguration()
+        resource.fastPath = EdgeSwitch.fastPath
         resource.port = 0
         resource.issuerURL = issuer.issuerURL
         resource.revocationPoll = revocationPoll

@@ -34,6 +34,7 @@ final class TempDirectory: Sendable {
 /// Fast settings: bcrypt cost 4, a manual clock, short TTLs.
 func testConfiguration(_ directory: TempDirectory, clock: ManualClock) -> IssuerConfiguration {
     var configuration = IssuerConfiguration()
+    configuration.fastPath = EdgeSwitch.fastPath
     configuration.host = "127.0.0.1"
     configuration.port = 0
     configuration.keysDirectory = directory.keys

@@ -10,20 +10,21 @@ import Synchronization
 import Testing
 
 @testable import IssuerCore
+import HTTPEdge
 
-/// Refresh grants of `POST /token` are answered by `TokenRouteHandler` on the event loop,
+/// Refresh grants of `POST /token` are answered by the fast path (`TokenFastRoutes`) on the event loop,
 /// with their commits grouped per event-loop tick; everything else goes to the router.
 /// A query (`/token?via=router`) sends a request to the router, so these tests hold both
 /// paths to the same answers, and check the order of pipelined responses, racing
 /// replays, and what happens when the database is busy.
 @Suite struct TokenFastPathTests {
-    /// `issuer_fast_path_refreshes_total{commit}` from /metrics.
+    /// `issuer_refresh_commits_total{commit}` from /metrics.
     static func fastRefreshes(_ client: some TestClientProtocol, commit: String) async throws -> Int {
         fastRefreshes(inMetrics: try await client.get("/metrics").text, commit: commit)
     }
 
     static func fastRefreshes(inMetrics text: String, commit: String) -> Int {
-        let prefix = "issuer_fast_path_refreshes_total{commit=\"\(commit)\"} "
+        let prefix = "issuer_refresh_commits_total{path=\"\(commit)\"} "
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return 0 }
         return Int(line.dropFirst(prefix.count)) ?? -1
     }
@@ -299,41 +300,28 @@ import Testing
         }
     }
 
-    @Test func tokenRouteMatchesOnlyPlainRefreshForms() {
-        func head(
-            method: HTTPMethod = .POST, uri: String = "/token", version: HTTPVersion = .http1_1, _ headers: [(String, String)]
-        ) -> HTTPRequestHead {
-            HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers))
+    @Test func tokenRouteClaimsOnlyPlainRefreshForms() {
+        func claimed(method: HTTPRequest.Method = .post, path: String = "/token", _ headers: [(String, String)]) -> Bool {
+            var fields = HTTPFields()
+            for (name, value) in headers { fields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+            let head = HTTPRequest(method: method, scheme: nil, authority: "127.0.0.1", path: path, headerFields: fields)
+            guard let claim = TokenFastRoutes.claimOf(head) else { return false }
+            return FastPathPolicy.admits(head, maxBodyBytes: claim.maxBodyBytes)
         }
         let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "60")]
-        #expect(TokenRoute.matches(head(form)))
-        #expect(TokenRoute.matches(head([("content-type", "Application/X-WWW-Form-URLEncoded; charset=utf-8"), ("content-length", "9")])))
-        #expect(!TokenRoute.matches(head(method: .GET, form)))
-        #expect(!TokenRoute.matches(head(uri: "/token?x=1", form)))
-        #expect(!TokenRoute.matches(head(uri: "/login", form)))
-        #expect(!TokenRoute.matches(head(version: .http1_0, form)))
-        #expect(!TokenRoute.matches(head(form + [("Connection", "close")])))
-        #expect(!TokenRoute.matches(head(form + [("Authorization", "Basic eDp5")])))
-        #expect(!TokenRoute.matches(head(form + [("Expect", "100-continue")])))
-        #expect(!TokenRoute.matches(head([("Content-Type", "application/json"), ("Content-Length", "60")])))
-        #expect(!TokenRoute.matches(head([("Content-Type", "application/x-www-form-urlencoded"), ("Transfer-Encoding", "chunked")])))
-        #expect(!TokenRoute.matches(head([("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "5000")])))
-        #expect(!TokenRoute.matches(head([("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "0")])))
-        #expect(!TokenRoute.matches(head(form + [("Content-Length", "60")])))
-        #expect(!TokenRoute.matches(head(form + [("Content-Type", "application/x-www-form-urlencoded")])))
-    }
-
-    @Test func refreshTokenIsTakenOnlyFromWellFormedRefreshForms() {
-        func token(_ body: String) -> String? { TokenRoute.refreshToken(inForm: ByteBuffer(string: body)) }
-        #expect(token("grant_type=refresh_token&refresh_token=abc-_1") == "abc-_1")
-        #expect(token("refresh_token=abc&grant_type=refresh_token") == "abc")
-        #expect(token("grant_type=refresh_token&refresh_token=a%2Bb") == "a+b")
-        #expect(token("grant_type=refresh_token") == nil)
-        #expect(token("grant_type=refresh_token&refresh_token=") == nil)
-        #expect(token("grant_type=client_credentials&refresh_token=abc") == nil)
-        #expect(token("grant_type=refresh_token&refresh_token=a&refresh_token=b") == nil)
-        #expect(token("grant_type=refresh_token&refresh_token=%FF") == nil)
-        #expect(token("grant_type=refresh_token&refresh_token=\(String(repeating: "a", count: 9000))") == nil)
+        #expect(claimed(form))
+        #expect(claimed([("content-type", "Application/X-WWW-Form-URLEncoded; charset=utf-8"), ("content-length", "9")]))
+        #expect(!claimed(method: .get, form))
+        #expect(!claimed(path: "/token?x=1", form))
+        #expect(!claimed(path: "/login", form))
+        #expect(!claimed(form + [("Connection", "close")]))
+        #expect(!claimed(form + [("Authorization", "Basic eDp5")]))
+        #expect(!claimed(form + [("Expect", "100-continue")]))
+        #expect(!claimed([("Content-Type", "application/json"), ("Content-Length", "60")]))
+        #expect(!claimed([("Content-Type", "application/x-www-form-urlencoded"), ("Transfer-Encoding", "chunked")]))
+        #expect(!claimed([("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "5000")]))
+        #expect(!claimed(form + [("Content-Length", "60")]))
+        #expect(!claimed(form + [("Content-Type", "application/x-www-form-urlencoded")]))
     }
 
     @Test func availableCPUsFromTheAffinityMask() {

@@ -5,6 +5,8 @@ import HTTPPipelining
 import NIOHTTP1
 import ServiceSupport
 @testable import ResourceAPICore
+import HTTPEdge
+import HTTPTypes
 import SharedJWT
 import Testing
 
@@ -12,7 +14,7 @@ import Testing
 import Glibc
 #endif
 
-/// The hot routes are answered by `HotRouteHandler` on the event loop unless a request has
+/// The hot routes are answered by the fast path (`APIFastRoutes`) on the event loop unless a request has
 /// to wait or is unusual; these tests hold both paths to the same answers and check that
 /// pipelined responses keep their order whichever path answers each request.
 @Suite struct FastPathTests {
@@ -122,40 +124,43 @@ import Glibc
         }
     }
 
-    /// Requests answered on the event loop count in Hummingbird's request metrics (under
-    /// `MetricsMiddleware`'s names; in the service both go to the global MetricsSystem).
+    /// Requests answered on the event loop count in the edge's request metrics, under the
+    /// same series as the router's.
     @Test func fastPathRequestsAreCounted() async throws {
-        try await withHarness(requestMetricsInOwnRegistry: true) { harness in
+        try await withHarness { harness in
             let token = try harness.tokens.token()
             for _ in 0..<3 { _ = try await harness.get("/api/greet", token: token) }
             _ = try await harness.get("/api/greet")
             let metrics = try await harness.get("/metrics").text
-            let ok = #"hb_requests{http_route="/api/greet",http_request_method="GET",http_response_status_code="200"} 3"#
-            let refused = #"hb_requests{http_route="/api/greet",http_request_method="GET",http_response_status_code="401"} 1"#
-            #expect(metrics.contains(ok), "\(metrics.split(separator: "\n").filter { $0.contains("hb_requests") })")
+            let ok = #"http_server_requests_total{method="GET",route="/api/greet",status="200"} 3"#
+            let refused = #"http_server_requests_total{method="GET",route="/api/greet",status="401"} 1"#
+            #expect(metrics.contains(ok), "\(metrics.split(separator: "\n").filter { $0.contains("http_server_requests") })")
             #expect(metrics.contains(refused))
             #expect(metrics.contains(#"resource_api_verifications_total{outcome="missing"} 1"#))
         }
     }
 
-    @Test func hotRouteMatchesOnlyPlainGetsOfExactPaths() {
-        func head(_ method: HTTPMethod = .GET, uri: String, version: HTTPVersion = .http1_1, _ headers: [(String, String)] = []) -> HTTPRequestHead {
-            HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers))
+    @Test func apiRoutesClaimOnlyPlainGetsOfExactPaths() {
+        func claimed(_ method: HTTPRequest.Method = .get, path: String, _ headers: [(String, String)] = []) -> APIRoute? {
+            var fields = HTTPFields()
+            for (name, value) in headers { fields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+            let head = HTTPRequest(method: method, scheme: nil, authority: "127.0.0.1", path: path, headerFields: fields)
+            guard let claim = APIFastRoutes.claimOf(head), FastPathPolicy.admits(head, maxBodyBytes: claim.maxBodyBytes) else { return nil }
+            return APIRoute(rawValue: claim.routeIndex)
         }
-        #expect(HotRoute.match(head(uri: "/api/greet")) == .greet)
-        #expect(HotRoute.match(head(uri: "/healthz")) == .healthz)
-        #expect(HotRoute.match(head(uri: "/api/me")) == .me)
-        #expect(HotRoute.match(head(uri: "/api/admin/greet")) == .adminGreet)
-        #expect(HotRoute.match(head(uri: "/api/greet", [("Content-Length", "0")])) == .greet)
-        #expect(HotRoute.match(head(uri: "/api/greet?x=1")) == nil)
-        #expect(HotRoute.match(head(uri: "/api/greet/")) == nil)
-        #expect(HotRoute.match(head(uri: "/readyz")) == nil)
-        #expect(HotRoute.match(head(.HEAD, uri: "/api/greet")) == nil)
-        #expect(HotRoute.match(head(.POST, uri: "/api/greet")) == nil)
-        #expect(HotRoute.match(head(uri: "/api/greet", version: .http1_0)) == nil)
-        #expect(HotRoute.match(head(uri: "/api/greet", [("Connection", "close")])) == nil)
-        #expect(HotRoute.match(head(uri: "/api/greet", [("Content-Length", "3")])) == nil)
-        #expect(HotRoute.match(head(uri: "/api/greet", [("Transfer-Encoding", "chunked")])) == nil)
+        #expect(claimed(path: "/api/greet") == .greet)
+        #expect(claimed(path: "/healthz") == .healthz)
+        #expect(claimed(path: "/api/me") == .me)
+        #expect(claimed(path: "/api/admin/greet") == .adminGreet)
+        #expect(claimed(.head, path: "/api/greet") == .greet)
+        #expect(claimed(path: "/api/greet", [("Content-Length", "0")]) == .greet)
+        #expect(claimed(path: "/api/greet?x=1") == nil)
+        #expect(claimed(path: "/api/greet/") == nil)
+        #expect(claimed(path: "/readyz") == nil)
+        #expect(claimed(.post, path: "/api/greet") == nil)
+        #expect(claimed(path: "/api/greet", [("Connection", "close")]) == nil)
+        #expect(claimed(path: "/api/greet", [("Content-Length", "3")]) == nil)
+        #expect(claimed(path: "/api/greet", [("Transfer-Encoding", "chunked")]) == nil)
     }
 
     /// Remembered refusals are the ones built fresh, and past the bound new ones are still
@@ -167,9 +172,9 @@ import Glibc
                 let error = BearerError.invalidToken("unknown key id k\(index)")
                 let answer = memo.answer(error)
                 #expect(answer.status == .unauthorized, "round \(round)")
-                #expect(answer.body == error.body)
-                #expect(answer.headers["WWW-Authenticate"] == [error.wwwAuthenticate ?? ""])
-                #expect(answer.headers["Content-Length"] == [String(error.body.count)])
+                #expect(Array(answer.body.readableBytesView) == error.edgeError.body)
+                #expect(answer.headers[.wwwAuthenticate] == error.wwwAuthenticate)
+                #expect(answer.headers[.contentLength] == String(error.edgeError.body.count))
             }
         }
         #expect(memo.count == 4)

@@ -251,7 +251,6 @@ func withServer<T: Sendable>(
 /// reaches it through, so every run also exercises the jwks_uri rebasing.
 func withHarness(
     waitUntilReady: Bool = true,
-    requestMetricsInOwnRegistry: Bool = false,
     issuerSetup: @Sendable (inout FakeIssuer.State) -> Void = { _ in },
     configure: @Sendable (inout ResourceAPIConfiguration) -> Void = { _ in },
     _ body: @Sendable (Harness) async throws -> Void
@@ -273,6 +272,7 @@ func withHarness(
     }
     try await withServer(makeIssuer) { issuerPort in
         var configuration = ResourceAPIConfiguration()
+        configuration.fastPath = EdgeSwitch.fastPath
         configuration.host = "127.0.0.1"
         configuration.port = 0
         configuration.issuerURL = "http://127.0.0.1:\(issuerPort)"
@@ -290,8 +290,7 @@ func withHarness(
         let api = ResourceAPI(
             configuration: configuration,
             logger: testLogger("resource-api"),
-            metrics: metrics,
-            requestMetricsFactory: requestMetricsInOwnRegistry ? metrics.factory : nil
+            metrics: metrics
         )
         let issuerURL = configuration.issuerURL
         try await withServer({ api.makeApplication(onServerRunning: $0) }) { apiPort in

@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct BearerHeaderParsingTests {
     func parse(_ value: String) throws(BearerError) -> Substring {
-        try BearerMiddleware.parse(value, maxTokenBytes: 8192)
+        try APICore.parse(value, maxTokenBytes: 8192)
     }
 
     @Test func acceptsBearerInAnyCase() throws {

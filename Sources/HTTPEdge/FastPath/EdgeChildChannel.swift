@@ -1,0 +1,54 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// Hummingbird's HTTP/1 child channel with the edge's `FastPathHandler` after its
+/// connection state handler.
+public struct EdgeChildChannel: ServerChildChannel {
+    public typealias Value = HTTP1Channel.Value
+
+    let http1: HTTP1Channel
+    let routes: (any FastRoutes)?
+    let metrics: RequestMetrics
+    let limits: EdgeLimits
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        self.http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let operations = channel.pipeline.syncOperations
+            let state = try operations.handler(type: HTTPConnectionStateHandler.self)
+            let handler = FastPathHandler(routes: self.routes, metrics: self.metrics, limits: self.limits, logger: logger)
+            try operations.addHandler(handler, position: .after(state))
+            return value
+        }
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        await self.http1.handle(value: value, logger: logger)
+    }
+}
+
+/// The HTTP server both services run: Hummingbird's HTTP/1 server with the edge's limits
+/// on the request head, and the fast path when `routes` is given.
+public enum EdgeServer {
+    /// The server builder for `Application(router:server:...)`.
+    public static func http1(
+        routes: (any FastRoutes)?, metrics: RequestMetrics, limits: EdgeLimits = .standard, idleTimeout: Duration? = nil
+    ) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            var configuration = HTTP1Channel.Configuration(
+                idleTimeout: idleTimeout.map { TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) },
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: limits.maxHeadBytes, maxHeaderListSize: limits.maxHeadBytes,
+                    maxHeaderFieldCount: limits.maxHeaderFields
+                )
+            )
+            configuration.additionalChannelHandlers = { [] }
+            return EdgeChildChannel(
+                http1: HTTP1Channel(responder: responder, configuration: configuration),
+                routes: routes, metrics: metrics, limits: limits
+            )
+        }
+    }
+}
