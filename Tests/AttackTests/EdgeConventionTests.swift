@@ -63,7 +63,7 @@ import Testing
     @Test("an unknown path: 404 not_found with the JSON body", arguments: Service.allCases)
     func unknownPath(service: Service) async throws {
         try await AttackStack.run { stack in
-            for (method, path) in [("GET", "/nope"), ("POST", "/api/nope"), ("GET", "/healthz/"), ("HEAD", "/nope")] {
+            for (method, path) in [("GET", "/nope"), ("POST", "/api/nope"), ("GET", "/api/greet/x"), ("HEAD", "/nope")] {
                 for close in [false, true] {
                     let label = "\(service) \(method) \(path) close=\(close)"
                     if method == "HEAD" {

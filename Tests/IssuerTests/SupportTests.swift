@@ -60,10 +60,10 @@ struct SupportTests {
             var response = try await client.get("/login")
             #expect(response.status == .methodNotAllowed)
             #expect(response.headers[.allow] == "POST")
-            #expect(try response.oauthError() == "invalid_request")
+            #expect(try response.oauthError() == "method_not_allowed")
             response = try await client.execute(uri: "/.well-known/jwks.json", method: .post)
             #expect(response.status == .methodNotAllowed)
-            #expect(response.headers[.allow] == "GET")
+            #expect(response.headers[.allow] == "GET, HEAD")
         }
     }
 }
