@@ -148,6 +148,17 @@ let package = Package(
         ),
 
         // MARK: Tests
+        .testTarget(
+            name: "HTTPEdgeTests",
+            dependencies: [
+                "HTTPEdge",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "SharedJWTTests", dependencies: ["SharedJWT", "COpenSSL"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CurlClientTests",
