@@ -36,17 +36,12 @@ def registered(name: str) -> set[tuple[str, str]]:
     """Routes as the Swift code registers them (`router.get("/x")`, `api.get("y")` under /api)."""
     routes = set()
     if name == "issuer":
-        source = (REPO / "Sources" / "IssuerCore" / "IssuerRoutes.swift").read_text()
-        # Direct registrations: router.post("/login") { ... }
-        for method, path in re.findall(r'router\.(get|post|put|delete|patch)\("([^"]+)"', source):
+        source = (REPO / "Sources" / "IssuerCore" / "Routes" / "IssuerRoutes.swift").read_text()
+        # The route table: ("/login", .post, self.login), ... (IssuerRoutes.routes).
+        for path, method in re.findall(r'\(\s*"(/[^"]*)"\s*,\s*\.(get|post|put|delete|patch)\b', source):
             routes.add((method.upper(), path))
-        # Tables: let post: [(String, Handler)] = [("/login", login), ...], registered in a loop.
-        for method, block in re.findall(r'let (get|post|put|delete|patch)\s*:[^\n]*=\s*\[(.*?)\n\s*\]\n', source, re.S):
-            if re.search(rf'in {method} {{ router\.{method}\(', source):
-                for path in re.findall(r'\(\s*"(/[^"]*)"\s*,', block):
-                    routes.add((method.upper(), path))
     else:
-        source = (REPO / "Sources" / "ResourceAPICore" / "ResourceAPI.swift").read_text()
+        source = (REPO / "Sources" / "ResourceAPICore" / "HTTP" / "ResourceAPI.swift").read_text()
         groups = dict(re.findall(r'let (\w+) = router\.group\("([^"]+)"\)', source))
         for receiver, method, path in re.findall(r'\b(\w+)\.(get|post|put|delete|patch)\("([^"]+)"', source):
             if receiver == "router":
