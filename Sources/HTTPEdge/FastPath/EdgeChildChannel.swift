@@ -29,26 +29,3 @@ public struct EdgeChildChannel: ServerChildChannel {
     }
 }
 
-/// The HTTP server both services run: Hummingbird's HTTP/1 server with the edge's limits
-/// on the request head, and the fast path when `routes` is given.
-public enum EdgeServer {
-    /// The server builder for `Application(router:server:...)`.
-    public static func http1(
-        routes: (any FastRoutes)?, metrics: RequestMetrics, limits: EdgeLimits = .standard, idleTimeout: Duration? = nil
-    ) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
-            var configuration = HTTP1Channel.Configuration(
-                idleTimeout: idleTimeout.map { TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) },
-                httpDecoderConfiguration: .init(
-                    maxHeaderFieldSize: limits.maxHeadBytes, maxHeaderListSize: limits.maxHeadBytes,
-                    maxHeaderFieldCount: limits.maxHeaderFields
-                )
-            )
-            configuration.additionalChannelHandlers = { [] }
-            return EdgeChildChannel(
-                http1: HTTP1Channel(responder: responder, configuration: configuration),
-                routes: routes, metrics: metrics, limits: limits
-            )
-        }
-    }
-}

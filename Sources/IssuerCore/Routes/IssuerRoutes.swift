@@ -5,52 +5,6 @@ import Logging
 import Prometheus
 import SharedJWT
 
-/// The Issuer's own counters on /metrics, each family with `# HELP`.
-struct IssuerMetrics: Sendable {
-    let tokensIssued: @Sendable (_ grant: String) -> Void
-    let loginFailures: Counter
-    let rateLimited: Counter
-    let refreshReuse: Counter
-    /// Refreshes committed on the event loop, or off it after waiting for a busy database
-    /// (see `RefreshCommitter`).
-    let fastRefreshesOnEventLoop: Counter
-    let fastRefreshesWaited: Counter
-    /// `http_server_requests_total` and `http_server_request_duration_seconds`, both paths.
-    let requests: RequestMetrics
-
-    init(registry: PrometheusCollectorRegistry) {
-        let issued = MetricNameDescriptor(metricName: "issuer_tokens_issued", unitName: "total", helpText: "Access tokens signed, by grant.")
-        // The grants the Issuer has, made once (the registry would look the label up again
-        // on every token otherwise).
-        let known = Dictionary(
-            uniqueKeysWithValues: ["login", "refresh_token", "client_credentials"].map { grant in
-                (grant, registry.makeCounter(descriptor: issued, labels: [("grant", grant)]))
-            }
-        )
-        self.tokensIssued = { grant in
-            let other = MetricNameDescriptor(metricName: "issuer_tokens_issued", unitName: "total", helpText: "Access tokens signed, by grant.")
-            (known[grant] ?? registry.makeCounter(descriptor: other, labels: [("grant", grant)])).increment()
-        }
-        self.loginFailures = registry.makeCounter(
-            descriptor: .init(metricName: "issuer_login_failures", unitName: "total", helpText: "Failed logins and client authentications.")
-        )
-        self.rateLimited = registry.makeCounter(
-            descriptor: .init(metricName: "issuer_login_rate_limited", unitName: "total", helpText: "Logins refused with 429 while locked.")
-        )
-        self.refreshReuse = registry.makeCounter(
-            descriptor: .init(
-                metricName: "issuer_refresh_reuse_detected", unitName: "total", helpText: "Replayed refresh tokens (their session is revoked)."
-            )
-        )
-        let commits = MetricNameDescriptor(
-            metricName: "issuer_refresh_commits", unitName: "total", helpText: "Refresh rotations committed, by where the commit ran."
-        )
-        self.fastRefreshesOnEventLoop = registry.makeCounter(descriptor: commits, labels: [("path", "event_loop")])
-        self.fastRefreshesWaited = registry.makeCounter(descriptor: commits, labels: [("path", "waited")])
-        self.requests = RequestMetrics(registry: registry)
-    }
-}
-
 /// Every endpoint of the Issuer.
 struct IssuerRoutes: Sendable {
     let configuration: IssuerConfiguration
@@ -436,26 +390,3 @@ struct IssuerRoutes: Sendable {
     }
 }
 
-/// The key list of /admin/keys and `issuer keys list --json`: never private material.
-struct KeyListing: Encodable {
-    struct Entry: Encodable {
-        var kid: String
-        var state: String
-        var published_at: Int64
-        var activated_at: Int64?
-        var deactivated_at: Int64?
-        var retired_at: Int64?
-        var emergency: Bool
-    }
-    var keys: [Entry]
-
-    init(_ lifecycle: KeyLifecycle) {
-        keys = lifecycle.keys.map { key in
-            Entry(
-                kid: key.kid, state: key.state.rawValue, published_at: Int64(key.publishedAt),
-                activated_at: key.activatedAt.map { Int64($0) }, deactivated_at: key.deactivatedAt.map { Int64($0) },
-                retired_at: key.retiredAt.map { Int64($0) }, emergency: key.emergency
-            )
-        }
-    }
-}

@@ -146,29 +146,3 @@ public struct ResourceAPI: Sendable {
     }
 }
 
-/// Waits for shutdown, then stops the ResourceAPI's own curl threads.
-struct ClientShutdownService: Service {
-    let client: CurlClient?
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await self.client?.shutdown()
-    }
-}
-
-/// Builds the ResourceAPI application, for `resource-api serve` and for in-process tests
-/// (port 0; the chosen port reaches `onServerRunning`).
-public func makeResourceAPIApplication(
-    configuration: ResourceAPIConfiguration,
-    logger: Logger,
-    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) async throws -> some ApplicationProtocol {
-    ResourceAPI(configuration: configuration, logger: logger).makeApplication(onServerRunning: onServerRunning)
-}
-
-/// The server's event loops: one per CPU the process may run on (see `AvailableCPUs`).
-/// Pinned to one core, two loops measured 70–75k hot-token req/s and one 80k: more loops
-/// than CPUs only take turns, each with its own wake-ups.
-enum ResourceAPIEventLoops {
-    static let group = MultiThreadedEventLoopGroup(numberOfThreads: AvailableCPUs.eventLoops(coreCount: System.coreCount))
-}
