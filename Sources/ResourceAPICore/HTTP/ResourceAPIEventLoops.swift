@@ -3,8 +3,8 @@ import NIOPosix
 import ServiceSupport
 
 /// The server's event loops: one per CPU the process may run on (see `AvailableCPUs`).
-/// Pinned to one core, two loops measured 70–75k hot-token req/s and one 80k: more loops
-/// than CPUs only take turns, each with its own wake-ups.
+/// More loops than CPUs only take turns, each with its own wake-ups (measured in
+/// bench/RESULTS.md, "Event loops by CPU affinity").
 enum ResourceAPIEventLoops {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: AvailableCPUs.eventLoops(coreCount: System.coreCount))
 }
