@@ -37,7 +37,7 @@ struct IssuerRoutes: Sendable {
             ("/.well-known/oauth-authorization-server", .get, { _, _ in self.discovery() }),
             ("/revocations", .get, { request, _ in try await self.revocations(request) }),
             ("/admin/keys", .get, { request, _ in try await self.adminKeys(request) }),
-            ("/healthz", .get, { _, _ in EdgeResponse.json(.ok, .object([("status", .string("ok"))])).response }),
+            ("/healthz", .get, { _, _ in Self.healthzAnswer.response }),
             ("/readyz", .get, { _, _ in await self.readiness() }),
             (
                 "/metrics", .get,
@@ -50,6 +50,9 @@ struct IssuerRoutes: Sendable {
             ),
         ]
     }
+
+    /// `/healthz`: the same answer as the ResourceAPI's.
+    static let healthzAnswer = EdgeResponse.json(.ok, .object([("status", .string("ok"))]))
 
     /// The method policy, 404s and metrics labels of the edge, from the same list.
     var routeTable: EdgeRouteTable {
@@ -375,14 +378,14 @@ struct IssuerRoutes: Sendable {
 
     func readiness() async -> Response {
         guard let snapshot = keyRing.current() else {
-            return JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "reason": "keys not loaded"])
+            return JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "reason": "keys not loaded"], headers: [.cacheControl: "no-store"])
         }
         do {
             try await store.ping()
         } catch {
-            return JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "reason": "store unavailable"])
+            return JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "reason": "store unavailable"], headers: [.cacheControl: "no-store"])
         }
-        return JSONResponse.make(["status": "ready", "active_kid": snapshot.activeKID])
+        return JSONResponse.make(["status": "ready", "active_kid": snapshot.activeKID], headers: [.cacheControl: "no-store"])
     }
 
     func tokenResponse(_ response: TokenResponse) -> Response {
