@@ -258,7 +258,7 @@ emit "ours.rss_after_load api_rss_kb=$(rss_kb "$API_PID") issuer_rss_kb=$(rss_kb
 want issuance_refresh && REFRESH_FILE="$RUN/refresh.txt" wrk_window issuance_refresh "$ISSUER_PID" refresh.lua "$ISSUER"
 # Where the /token fast path committed its refreshes (minting included): on the event loop,
 # or after waiting for a busy database (a RESTART checkpoint, a login).
-emit "ours.fast_path_refreshes $(curl -s "$ISSUER/metrics" | awk '/^issuer_fast_path_refreshes_total/{split($1, a, "\""); printf "%s=%s ", a[2], $2}')"
+emit "ours.fast_path_refreshes $(curl -s "$ISSUER/metrics" | awk '/^issuer_refresh_commits_total/{split($1, a, "\""); printf "%s=%s ", a[2], $2}')"
 want login && BENCH_METHOD=POST BENCH_BODY='{"username":"user1","password":"password1"}' BENCH_CTYPE=application/json \
     wrk_window login "$ISSUER_PID" report.lua "$ISSUER/login"
 emit "ours.rss_after_issuance api_rss_kb=$(rss_kb "$API_PID") issuer_rss_kb=$(rss_kb "$ISSUER_PID")"

@@ -33,9 +33,12 @@ public func makeIssuerApplication(
     )
     try keyRing.start()
     let hasher = PasswordHasher(cost: configuration.bcryptCost)
+    let metrics = IssuerMetrics(factory: PrometheusMetricsFactory(registry: metricsRegistry))
     let routes = IssuerRoutes(
         configuration: configuration,
         store: store,
+        committer: store.makeCommitter(metrics: metrics.refreshCommits),
+        eventLoopGroup: IssuerEventLoops.group,
         keyRing: keyRing,
         tokens: TokenService(configuration: configuration, keyRing: keyRing, store: store),
         hasher: hasher,
@@ -48,7 +51,7 @@ public func makeIssuerApplication(
             maxFailures: configuration.maxLoginFailuresPerAddress, window: Double(configuration.loginFailureWindow),
             shared: opened.sharedLoginFailures, sharedPrefix: "addr:"
         ),
-        metrics: IssuerMetrics(factory: PrometheusMetricsFactory(registry: metricsRegistry)),
+        metrics: metrics,
         renderMetrics: { metricsRegistry.emitToString() }
     )
     let router = Router(context: IssuerRequestContext.self)
@@ -64,10 +67,9 @@ public func makeIssuerApplication(
     let maintenance = IssuerMaintenanceService(
         keyRing: keyRing, store: store, configuration: configuration, hangups: hangups, logger: logger
     )
-    // Refresh grants of /token on the event loop (TokenFastPath.swift); SQLite only.
-    let fastPath = (store as? SQLiteIssuerStore).map { sqlite in
-        TokenFastPath(routes: routes, store: sqlite, responseMetrics: responseMetrics, logger: logger)
-    }
+    // Refresh grants of /token on the event loop (TokenFastPath.swift), committed by the
+    // store's committer (SQLite: on the event loop; PostgreSQL: waiting off it).
+    let fastPath = TokenFastPath(routes: routes, responseMetrics: responseMetrics, logger: logger)
     return Application(
         router: router,
         server: HTTPServerBuilder { responder in

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 import SharedJWT
 
 /// Counters exported on /metrics.
@@ -10,10 +11,8 @@ struct IssuerMetrics: Sendable {
     let loginFailures: Counter
     let rateLimited: Counter
     let refreshReuse: Counter
-    /// Refreshes of the /token fast path by where they were committed: on the event loop,
-    /// or off it after waiting for a busy database (see `TokenFastPath.swift`).
-    let fastRefreshesOnEventLoop: Counter
-    let fastRefreshesWaited: Counter
+    /// Refreshes by where they were committed (see `RefreshCommitMetrics`).
+    let refreshCommits: RefreshCommitMetrics
 
     init(factory: any MetricsFactory) {
         // The grants the Issuer has, made once (the registry would look the label up again
@@ -27,8 +26,7 @@ struct IssuerMetrics: Sendable {
         loginFailures = Counter(label: "issuer_login_failures_total", factory: factory)
         rateLimited = Counter(label: "issuer_login_rate_limited_total", factory: factory)
         refreshReuse = Counter(label: "issuer_refresh_reuse_detected_total", factory: factory)
-        fastRefreshesOnEventLoop = Counter(label: "issuer_fast_path_refreshes_total", dimensions: [("commit", "event_loop")], factory: factory)
-        fastRefreshesWaited = Counter(label: "issuer_fast_path_refreshes_total", dimensions: [("commit", "waited")], factory: factory)
+        refreshCommits = RefreshCommitMetrics(factory: factory)
     }
 }
 
@@ -36,6 +34,10 @@ struct IssuerMetrics: Sendable {
 struct IssuerRoutes: Sendable {
     let configuration: IssuerConfiguration
     let store: any IssuerStore
+    /// Commits refreshes, for the router and the fast path alike (`IssuerStore.makeCommitter`).
+    let committer: any RefreshCommitter
+    /// The loops `committer` answers the router's refreshes on.
+    let eventLoopGroup: any EventLoopGroup
     let keyRing: KeyRing
     let tokens: TokenService
     let hasher: PasswordHasher
@@ -213,7 +215,7 @@ struct IssuerRoutes: Sendable {
 
     func storeRefresh(_ prepared: PreparedRefresh) async -> Result<RefreshResult, any Error> {
         do {
-            return .success(try await store.refresh(prepared.request))
+            return .success(try await committer.commit(prepared.request, on: eventLoopGroup.any()).get())
         } catch {
             return .failure(error)
         }

@@ -59,10 +59,8 @@ enum TokenRoute {
 /// What the fast path shares with the router: the routes' refresh logic and metrics.
 struct TokenFastPath: Sendable {
     let routes: IssuerRoutes
-    let store: SQLiteIssuerStore
     let responseMetrics: ResponseMetricsCache
     let logger: Logger
-    let batchers = EventLoopRefreshBatchers()
 
     /// The response to a refresh whose store call has returned; exactly what the router's
     /// `/token` gives (see `IssuerRoutes.token` and `JSONErrorMiddleware`).
@@ -103,74 +101,6 @@ enum FastClock {
     }
 }
 
-/// Refreshes of one event loop waiting for their commit. The first of a tick schedules
-/// the commit as a task of the same loop, which NIO runs after it has handled every read
-/// of that tick; so the refreshes that arrive together share one transaction (group
-/// commit), and each is answered after the commit that holds it.
-///
-/// Not Sendable: it lives on its event loop (see `EventLoopRefreshBatchers`).
-final class EventLoopRefreshBatcher {
-    typealias Completion = (Result<RefreshResult, any Error>) -> Void
-
-    private let eventLoop: any EventLoop
-    private let store: SQLiteIssuerStore
-    private let metrics: IssuerMetrics
-    private var pending: [(request: RefreshRequest, completion: Completion)] = []
-
-    init(eventLoop: any EventLoop, store: SQLiteIssuerStore, metrics: IssuerMetrics) {
-        self.eventLoop = eventLoop
-        self.store = store
-        self.metrics = metrics
-    }
-
-    func submit(_ request: RefreshRequest, completion: @escaping Completion) {
-        eventLoop.preconditionInEventLoop()
-        pending.append((request, completion))
-        if pending.count == 1 {
-            eventLoop.assumeIsolated().execute { self.commit() }
-        }
-    }
-
-    private func commit() {
-        let batch = pending
-        pending.removeAll(keepingCapacity: true)
-        if let results = store.commitWithoutWaiting(batch.map(\.request)) {
-            metrics.fastRefreshesOnEventLoop.increment(by: batch.count)
-            for (waiter, result) in zip(batch, results) { waiter.completion(result) }
-            return
-        }
-        metrics.fastRefreshesWaited.increment(by: batch.count)
-        // Busy, or an error: each in a transaction of its own (an error stays its request's)
-        // after waiting for the lock off the event loop; answered back on this loop.
-        for waiter in batch {
-            let store = self.store
-            let request = waiter.request
-            let promise = eventLoop.makePromise(of: RefreshResult.self)
-            promise.completeWithTask { try await store.refreshAfterWaiting(request) }
-            promise.futureResult.assumeIsolated().whenComplete(waiter.completion)
-        }
-    }
-}
-
-/// One batcher per event loop, made on first use.
-final class EventLoopRefreshBatchers: Sendable {
-    private let batchers = Mutex<[ObjectIdentifier: NIOLoopBound<EventLoopRefreshBatcher>]>([:])
-
-    /// Call on `eventLoop`.
-    func batcher(on eventLoop: any EventLoop, store: SQLiteIssuerStore, metrics: IssuerMetrics) -> EventLoopRefreshBatcher {
-        let bound = batchers.withLock { table in
-            let key = ObjectIdentifier(eventLoop)
-            if let found = table[key] { return found }
-            let made = NIOLoopBound(
-                EventLoopRefreshBatcher(eventLoop: eventLoop, store: store, metrics: metrics), eventLoop: eventLoop
-            )
-            table[key] = made
-            return made
-        }
-        return bound.value
-    }
-}
-
 /// Sits between NIO's HTTP/1 decoder and Hummingbird's codec. Answers refresh-grant
 /// `POST /token` requests itself; passes every other request, whole, to Hummingbird.
 ///
@@ -195,7 +125,6 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let fastPath: TokenFastPath
-    private let batcher: EventLoopRefreshBatcher
     private var state = State.idle
     private var passedAwaitingResponse = 0
     private var waiting = CircularBuffer<HTTPServerRequestPart>()
@@ -206,9 +135,8 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var quiesceHeld = false
     private var date = HTTPDateHeader()
 
-    init(fastPath: TokenFastPath, batcher: EventLoopRefreshBatcher) {
+    init(fastPath: TokenFastPath) {
         self.fastPath = fastPath
-        self.batcher = batcher
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -303,7 +231,7 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let prepared = fastPath.routes.tokens.prepareRefresh(refreshToken)
         let active = fastPath.responseMetrics.activeRequests(.post)
         active.increment()
-        batcher.submit(prepared.request) { result in
+        fastPath.routes.committer.commit(prepared.request, on: context.eventLoop).assumeIsolated().whenComplete { result in
             active.decrement()
             let response = self.fastPath.respond(prepared, result)
             self.write(response, version: head.version, context: context)
@@ -391,7 +319,7 @@ final class TokenRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 }
 
 /// Hummingbird's HTTP/1 child channel, with `TokenRouteHandler` after NIO's request
-/// decoder when the store is SQLite (PostgreSQL refreshes stay on the router's path).
+/// decoder (refreshes committed by the store's `RefreshCommitter`).
 struct IssuerChildChannel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -403,10 +331,7 @@ struct IssuerChildChannel: ServerChildChannel {
             if let fastPath {
                 let operations = channel.pipeline.syncOperations
                 let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-                let batcher = fastPath.batchers.batcher(
-                    on: channel.eventLoop, store: fastPath.store, metrics: fastPath.routes.metrics
-                )
-                try operations.addHandler(TokenRouteHandler(fastPath: fastPath, batcher: batcher), position: .after(decoder))
+                try operations.addHandler(TokenRouteHandler(fastPath: fastPath), position: .after(decoder))
             }
             return value
         }

@@ -17,13 +17,13 @@ import Testing
 /// paths to the same answers, and check the order of pipelined responses, racing
 /// replays, and what happens when the database is busy.
 @Suite struct TokenFastPathTests {
-    /// `issuer_fast_path_refreshes_total{commit}` from /metrics.
+    /// `issuer_refresh_commits_total{path}` from /metrics.
     static func fastRefreshes(_ client: some TestClientProtocol, commit: String) async throws -> Int {
         fastRefreshes(inMetrics: try await client.get("/metrics").text, commit: commit)
     }
 
     static func fastRefreshes(inMetrics text: String, commit: String) -> Int {
-        let prefix = "issuer_fast_path_refreshes_total{commit=\"\(commit)\"} "
+        let prefix = "issuer_refresh_commits_total{path=\"\(commit)\"} "
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return 0 }
         return Int(line.dropFirst(prefix.count)) ?? -1
     }
@@ -56,7 +56,8 @@ import Testing
             let payload = try decodeJWT(try string(fastBody, "access_token")).payload
             #expect(payload["sub"] as? String == "user1")
             #expect(payload["roles"] as? [String] == ["user"])
-            #expect(try await Self.fastRefreshes(client, commit: "event_loop") == before + 1)
+            // Both paths commit through the store's committer (SQLite: on the event loop).
+            #expect(try await Self.fastRefreshes(client, commit: "event_loop") == before + 2)
 
             // The fast path's successor works on the router, and the other way round.
             let crossed = try await client.postForm("/token?via=router", Self.refreshForm(try string(fastBody, "refresh_token")))
@@ -184,7 +185,7 @@ import Testing
     }
 
     /// While another connection holds the database's write lock, fast-path refreshes do not
-    /// wait on the event loop: they wait for the lock off it (`refreshAfterWaiting`), and
+    /// wait on the event loop: they wait for the lock off it (`SQLiteIssuerStore.refresh`), and
     /// the event loop answers other requests meanwhile.
     @Test func busyDatabaseTakesTheWaitingPath() async throws {
         let fixture = try await IssuerFixture()
