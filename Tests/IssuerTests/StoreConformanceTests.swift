@@ -1,4 +1,5 @@
 import Foundation
+import HummingbirdTesting
 import Logging
 import Metrics
 import NIOCore
@@ -336,6 +337,37 @@ struct PostgresStoreConformanceTests {
     }
     @Test func waitingCommitterHasOneWinner() async throws {
         try await Self.withStore { try await StoreConformance.concurrentRotationHasOneWinner(CommittedRefreshes.waiting($0)) }
+    }
+
+    /// The `/token` fast path and the router on PostgreSQL: both commit through the waiting
+    /// committer (counted as `waited`), with the answers of SQLite's.
+    @Test func tokenFastPathAndRouterCommitThroughTheWaitingCommitter() async throws {
+        let database = try await PostgresTestStore()
+        let directory = try TempDirectory()
+        var configuration = testConfiguration(directory, clock: ManualClock())
+        configuration.storeURL = database.url
+        let hash = try await PasswordHasher(cost: configuration.bcryptCost).hash("password1")
+        try await database.store.addUser(UserRecord(name: "user1", passwordHash: hash, roles: ["user"], createdAt: configuration.clock()))
+        let app = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        try await app.test(.live) { client in
+            func waited() async throws -> Int {
+                TokenFastPathTests.fastRefreshes(inMetrics: try await client.get("/metrics").text, commit: "waited")
+            }
+            let before = try await waited()
+            let session = try await client.login("user1", "password1")
+            let fast = try await client.postForm("/token", TokenFastPathTests.refreshForm(try string(session, "refresh_token")))
+            #expect(fast.status == .ok)
+            let routed = try await client.postForm("/token?via=router", TokenFastPathTests.refreshForm(try string(try fast.jsonObject(), "refresh_token")))
+            #expect(routed.status == .ok)
+            #expect(try await waited() == before + 2)
+            #expect(TokenFastPathTests.fastRefreshes(inMetrics: try await client.get("/metrics").text, commit: "event_loop") == 0)
+            // The replay of the first token ends the session, on either path.
+            let replay = try await client.postForm("/token", TokenFastPathTests.refreshForm(try string(session, "refresh_token")))
+            #expect(replay.status == .badRequest)
+            let successor = try await client.postForm("/token?via=router", TokenFastPathTests.refreshForm(try string(try routed.jsonObject(), "refresh_token")))
+            #expect(successor.status == .badRequest)
+        }
+        await database.stop()
     }
 
     /// Two pools (two replicas) rotating the same token: one winner across them.
