@@ -346,11 +346,11 @@ struct EndpointTests {
         let store = try SQLiteIssuerStore(path: directory.database)
         let grant = RefreshGrant(family: "f", subject: "u", clientID: "login", scope: "api", roles: [])
         try await store.storeRefreshToken(hash: "h0", grant: grant, parent: nil, expiresAt: 2000, now: 1000)
-        let outcomes = try await withThrowingTaskGroup(of: RefreshOutcome.self) { group in
+        let outcomes = try await withThrowingTaskGroup(of: RefreshResult.self) { group in
             for index in 0..<20 {
-                group.addTask { try await store.rotateRefreshToken(oldHash: "h0", newHash: "n\(index)", newExpiresAt: 2000, now: 1001) }
+                group.addTask { try await store.refresh(StoreConformance.rotation("h0", "n\(index)", expiresAt: 2000, now: 1001)) }
             }
-            return try await group.reduce(into: [RefreshOutcome]()) { $0.append($1) }
+            return try await group.reduce(into: [RefreshResult]()) { $0.append($1) }
         }
         #expect(outcomes.filter { $0 == .rotated(grant) }.count == 1)
         // The first loser is a replay and revokes the family; later ones find it revoked.

@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import Testing
 
 @testable import IssuerCore
@@ -99,13 +101,20 @@ import Testing
             let grant = RefreshGrant(family: "fam-\(index)", subject: "alice", clientID: "login", scope: "api", roles: ["user"])
             try await store.storeRefreshToken(hash: "old-\(index)", grant: grant, parent: nil, expiresAt: Self.now + 100, now: Self.now)
         }
+        // Through SQLite's committer: refreshes of one event-loop tick share a transaction.
+        let committer = store.makeCommitter(metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry()))
+        let loops = CommittedRefreshes.eventLoops
         let results = try await withThrowingTaskGroup(of: (Int, RefreshResult).self) { group in
             for index in 0..<40 {
-                group.addTask { (index, try await store.refresh(Self.request("old-\(index)", "new-\(index)", jti: "jti-\(index)"))) }
+                group.addTask {
+                    (index, try await committer.commit(Self.request("old-\(index)", "new-\(index)", jti: "jti-\(index)"), on: loops.next()).get())
+                }
             }
             // Five racers on one more token.
             for racer in 0..<5 {
-                group.addTask { (100 + racer, try await store.refresh(Self.request("old-0", "race-\(racer)", jti: "race-jti-\(racer)"))) }
+                group.addTask {
+                    (100 + racer, try await committer.commit(Self.request("old-0", "race-\(racer)", jti: "race-jti-\(racer)"), on: loops.next()).get())
+                }
             }
             return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }

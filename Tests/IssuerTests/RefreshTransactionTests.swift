@@ -1,44 +1,15 @@
 import Foundation
 import GRDB
+import Metrics
+import Prometheus
 import Testing
 
 @testable import IssuerCore
 
 /// `IssuerStore.refresh`: the whole refresh (rotation, current roles, access-token record)
-/// in one store call. SQLite does it in one transaction; the protocol's default (used by
-/// stores that do not override it) composes the single-purpose calls. Both must agree.
+/// in one store call, one transaction; and the same answers through SQLite's committer.
 @Suite struct RefreshTransactionTests {
     static let now: Double = 1_800_000_000
-
-    /// Forwards everything to SQLite except `refresh`, so the protocol's default runs.
-    struct ComposedStore: IssuerStore {
-        let base: SQLiteIssuerStore
-        func addUser(_ user: UserRecord) async throws { try await base.addUser(user) }
-        func user(named name: String) async throws -> UserRecord? { try await base.user(named: name) }
-        func listUsers() async throws -> [UserRecord] { try await base.listUsers() }
-        func deleteUser(named name: String) async throws -> Bool { try await base.deleteUser(named: name) }
-        func addClient(_ client: ClientRecord) async throws { try await base.addClient(client) }
-        func client(id: String) async throws -> ClientRecord? { try await base.client(id: id) }
-        func storeRefreshToken(hash: String, grant: RefreshGrant, parent: String?, expiresAt: Double, now: Double) async throws {
-            try await base.storeRefreshToken(hash: hash, grant: grant, parent: parent, expiresAt: expiresAt, now: now)
-        }
-        func rotateRefreshToken(oldHash: String, newHash: String, newExpiresAt: Double, now: Double) async throws -> RefreshOutcome {
-            try await base.rotateRefreshToken(oldHash: oldHash, newHash: newHash, newExpiresAt: newExpiresAt, now: now)
-        }
-        func revokeFamily(ofTokenHash hash: String) async throws -> String? { try await base.revokeFamily(ofTokenHash: hash) }
-        func revokeFamily(_ family: String) async throws { try await base.revokeFamily(family) }
-        func recordAccessToken(jti: String, family: String, expiresAt: Int64) async throws {
-            try await base.recordAccessToken(jti: jti, family: family, expiresAt: expiresAt)
-        }
-        func family(ofAccessToken jti: String) async throws -> String? { try await base.family(ofAccessToken: jti) }
-        func revokeAccessToken(jti: String, expiresAt: Int64) async throws { try await base.revokeAccessToken(jti: jti, expiresAt: expiresAt) }
-        func isAccessTokenRevoked(jti: String) async throws -> Bool { try await base.isAccessTokenRevoked(jti: jti) }
-        func revocations(after cursor: Int64, now: Double) async throws -> (cursor: Int64, entries: [RevocationEntry]) {
-            try await base.revocations(after: cursor, now: now)
-        }
-        func purgeExpired(now: Double) async throws { try await base.purgeExpired(now: now) }
-        func ping() async throws { try await base.ping() }
-    }
 
     static func request(_ old: String, _ new: String, jti: String) -> RefreshRequest {
         RefreshRequest(
@@ -92,11 +63,15 @@ import Testing
         try await Self.exercise(sqlite, sqlite: sqlite)
     }
 
-    @Test func theDefaultComposesTheSameAnswer() async throws {
+    @Test func theEventLoopCommitterGivesTheSameAnswers() async throws {
         let path = Self.database()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let sqlite = try SQLiteIssuerStore(path: path)
-        try await Self.exercise(ComposedStore(base: sqlite), sqlite: sqlite)
+        let committed = CommittedRefreshes(
+            base: sqlite, committer: EventLoopRefreshCommitter(store: sqlite, metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())),
+            eventLoops: CommittedRefreshes.eventLoops
+        )
+        try await Self.exercise(committed, sqlite: sqlite)
     }
 }
 
@@ -133,6 +108,6 @@ import Testing
         // The waiting path commits on its own once the lock is free.
         let grant2 = RefreshGrant(family: "fam2", subject: "alice", clientID: "login", scope: "api", roles: ["user"])
         try await store.storeRefreshToken(hash: "s0", grant: grant2, parent: nil, expiresAt: now + 100, now: now)
-        #expect(try await store.refreshAfterWaiting(RefreshTransactionTests.request("s0", "s1", jti: "k1")) == .rotated(grant2))
+        #expect(try await store.refresh(RefreshTransactionTests.request("s0", "s1", jti: "k1")) == .rotated(grant2))
     }
 }

@@ -1,6 +1,11 @@
 import Foundation
+import HummingbirdTesting
 import Logging
+import Metrics
+import NIOCore
+import NIOPosix
 import Synchronization
+import Prometheus
 import Testing
 
 @testable import IssuerCore
@@ -44,6 +49,15 @@ enum StoreConformance {
         RefreshGrant(family: family, subject: subject, clientID: "login", scope: "api", roles: ["user"])
     }
 
+    /// A refresh that keeps the grant's roles (its client is not the one whose sessions
+    /// take the user's current roles), so that the rotation alone is under test.
+    static func rotation(_ old: String, _ new: String, expiresAt: Double, now: Double) -> RefreshRequest {
+        RefreshRequest(
+            oldHash: old, newHash: new, newExpiresAt: expiresAt, now: now,
+            accessTokenID: "jti-" + new, accessExpiresAt: Int64(now) + 300, currentRolesClientID: "no-such-client"
+        )
+    }
+
     static func usersAndClients(_ store: any IssuerStore) async throws {
         try await store.addUser(UserRecord(name: "bob", passwordHash: "h1", roles: ["user", "admin"], createdAt: now))
         try await store.addUser(UserRecord(name: "alice", passwordHash: "h2", roles: [], createdAt: now))
@@ -58,7 +72,7 @@ enum StoreConformance {
         #expect(try await store.deleteUser(named: "bob"))
         #expect(try await !store.deleteUser(named: "bob"))
         // Deleting a user ends their sessions.
-        #expect(try await store.rotateRefreshToken(oldHash: "r-bob", newHash: "r-bob-2", newExpiresAt: now + 200, now: now) == .invalid)
+        #expect(try await store.refresh(rotation("r-bob", "r-bob-2", expiresAt: now + 200, now: now)) == .invalid)
 
         try await store.addClient(ClientRecord(id: "svc", secretHash: "s", scopes: ["api", "read"], createdAt: now))
         await #expect(throws: StoreError.self) {
@@ -70,25 +84,25 @@ enum StoreConformance {
 
     static func refreshRotationAndReuse(_ store: any IssuerStore) async throws {
         try await store.storeRefreshToken(hash: "r1", grant: grant(), parent: nil, expiresAt: now + 100, now: now)
-        #expect(try await store.rotateRefreshToken(oldHash: "r1", newHash: "r2", newExpiresAt: now + 200, now: now + 1) == .rotated(grant()))
-        #expect(try await store.rotateRefreshToken(oldHash: "r2", newHash: "r3", newExpiresAt: now + 300, now: now + 2) == .rotated(grant()))
+        #expect(try await store.refresh(rotation("r1", "r2", expiresAt: now + 200, now: now + 1)) == .rotated(grant()))
+        #expect(try await store.refresh(rotation("r2", "r3", expiresAt: now + 300, now: now + 2)) == .rotated(grant()))
         // Replaying r1: the family dies, r3 included.
-        #expect(try await store.rotateRefreshToken(oldHash: "r1", newHash: "x", newExpiresAt: now + 300, now: now + 3) == .reused(family: "fam-1"))
-        #expect(try await store.rotateRefreshToken(oldHash: "r3", newHash: "r4", newExpiresAt: now + 400, now: now + 4) == .invalid)
-        #expect(try await store.rotateRefreshToken(oldHash: "unknown", newHash: "y", newExpiresAt: now, now: now) == .invalid)
+        #expect(try await store.refresh(rotation("r1", "x", expiresAt: now + 300, now: now + 3)) == .reused(family: "fam-1"))
+        #expect(try await store.refresh(rotation("r3", "r4", expiresAt: now + 400, now: now + 4)) == .invalid)
+        #expect(try await store.refresh(rotation("unknown", "y", expiresAt: now, now: now)) == .invalid)
 
         // Expired.
         try await store.storeRefreshToken(hash: "e1", grant: grant("fam-2"), parent: nil, expiresAt: now + 10, now: now)
-        #expect(try await store.rotateRefreshToken(oldHash: "e1", newHash: "e2", newExpiresAt: now + 100, now: now + 10) == .invalid)
+        #expect(try await store.refresh(rotation("e1", "e2", expiresAt: now + 100, now: now + 10)) == .invalid)
 
         // Revocation by token and by family.
         try await store.storeRefreshToken(hash: "f1", grant: grant("fam-3"), parent: nil, expiresAt: now + 100, now: now)
         #expect(try await store.revokeFamily(ofTokenHash: "f1") == "fam-3")
         #expect(try await store.revokeFamily(ofTokenHash: "nope") == nil)
-        #expect(try await store.rotateRefreshToken(oldHash: "f1", newHash: "f2", newExpiresAt: now + 100, now: now) == .invalid)
+        #expect(try await store.refresh(rotation("f1", "f2", expiresAt: now + 100, now: now)) == .invalid)
         try await store.storeRefreshToken(hash: "g1", grant: grant("fam-4"), parent: nil, expiresAt: now + 100, now: now)
         try await store.revokeFamily("fam-4")
-        #expect(try await store.rotateRefreshToken(oldHash: "g1", newHash: "g2", newExpiresAt: now + 100, now: now) == .invalid)
+        #expect(try await store.refresh(rotation("g1", "g2", expiresAt: now + 100, now: now)) == .invalid)
     }
 
     /// `refresh` (rotation, current roles, access-token record) in one call.
@@ -116,10 +130,10 @@ enum StoreConformance {
     /// Many concurrent rotations of one token: exactly one wins, and the session ends.
     static func concurrentRotationHasOneWinner(_ store: any IssuerStore) async throws {
         try await store.storeRefreshToken(hash: "c1", grant: grant("fam-c"), parent: nil, expiresAt: now + 100, now: now)
-        let outcomes = try await withThrowingTaskGroup(of: RefreshOutcome.self) { group in
+        let outcomes = try await withThrowingTaskGroup(of: RefreshResult.self) { group in
             for index in 0..<16 {
                 group.addTask {
-                    try await store.rotateRefreshToken(oldHash: "c1", newHash: "c2-\(index)", newExpiresAt: now + 200, now: now + 1)
+                    try await store.refresh(rotation("c1", "c2-\(index)", expiresAt: now + 200, now: now + 1))
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -130,7 +144,7 @@ enum StoreConformance {
         #expect(outcomes.filter { $0 == .invalid }.count == 14)
         let successors = (0..<16).map { "c2-\($0)" }
         for successor in successors {
-            #expect(try await store.rotateRefreshToken(oldHash: successor, newHash: successor + "-next", newExpiresAt: now + 300, now: now + 2) == .invalid)
+            #expect(try await store.refresh(rotation(successor, successor + "-next", expiresAt: now + 300, now: now + 2)) == .invalid)
         }
     }
 
@@ -179,7 +193,10 @@ enum StoreConformance {
             // A poller racing the writers, as a resource server would.
             group.addTask {
                 var cursor: Int64 = 0
-                for _ in 0..<200 {
+                // Until it has seen them all (bounded by time, not by a count of polls: under a
+                // loaded machine the writers may take longer than 200 polls of 5 ms).
+                let deadline = ContinuousClock.now + .seconds(60)
+                while ContinuousClock.now < deadline {
                     let page = try await store.revocations(after: cursor, now: now)
                     seen.add(page.entries.map(\.jti))
                     cursor = page.cursor
@@ -198,6 +215,56 @@ enum StoreConformance {
     }
 }
 
+/// A store whose `refresh` goes through a `RefreshCommitter` (as the HTTP layer's does),
+/// everything else straight to the real store underneath: the conformance checks of the
+/// refresh then hold for the committer too.
+struct CommittedRefreshes: IssuerStore {
+    let base: any IssuerStore
+    let committer: any RefreshCommitter
+    /// Alternately called on a loop and from off the loops: both must work.
+    let eventLoops: any EventLoopGroup
+
+    static let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    static func waiting(_ base: any IssuerStore) -> CommittedRefreshes {
+        CommittedRefreshes(
+            base: base, committer: WaitingRefreshCommitter(store: base, metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())),
+            eventLoops: Self.eventLoops
+        )
+    }
+
+    func refresh(_ request: RefreshRequest) async throws -> RefreshResult {
+        let loop = eventLoops.next()
+        if Bool.random() {
+            return try await committer.commit(request, on: loop).get()
+        }
+        return try await loop.flatSubmit { committer.commit(request, on: loop) }.get()
+    }
+
+    func addUser(_ user: UserRecord) async throws { try await base.addUser(user) }
+    func user(named name: String) async throws -> UserRecord? { try await base.user(named: name) }
+    func listUsers() async throws -> [UserRecord] { try await base.listUsers() }
+    func deleteUser(named name: String) async throws -> Bool { try await base.deleteUser(named: name) }
+    func addClient(_ client: ClientRecord) async throws { try await base.addClient(client) }
+    func client(id: String) async throws -> ClientRecord? { try await base.client(id: id) }
+    func storeRefreshToken(hash: String, grant: RefreshGrant, parent: String?, expiresAt: Double, now: Double) async throws {
+        try await base.storeRefreshToken(hash: hash, grant: grant, parent: parent, expiresAt: expiresAt, now: now)
+    }
+    func revokeFamily(ofTokenHash hash: String) async throws -> String? { try await base.revokeFamily(ofTokenHash: hash) }
+    func revokeFamily(_ family: String) async throws { try await base.revokeFamily(family) }
+    func recordAccessToken(jti: String, family: String, expiresAt: Int64) async throws {
+        try await base.recordAccessToken(jti: jti, family: family, expiresAt: expiresAt)
+    }
+    func family(ofAccessToken jti: String) async throws -> String? { try await base.family(ofAccessToken: jti) }
+    func revokeAccessToken(jti: String, expiresAt: Int64) async throws { try await base.revokeAccessToken(jti: jti, expiresAt: expiresAt) }
+    func isAccessTokenRevoked(jti: String) async throws -> Bool { try await base.isAccessTokenRevoked(jti: jti) }
+    func revocations(after cursor: Int64, now: Double) async throws -> (cursor: Int64, entries: [RevocationEntry]) {
+        try await base.revocations(after: cursor, now: now)
+    }
+    func purgeExpired(now: Double) async throws { try await base.purgeExpired(now: now) }
+    func ping() async throws { try await base.ping() }
+}
+
 @Suite("Store conformance: SQLite")
 struct SQLiteStoreConformanceTests {
     static func withStore(_ body: (any IssuerStore) async throws -> Void) async throws {
@@ -211,6 +278,29 @@ struct SQLiteStoreConformanceTests {
     @Test func refreshInOneCall() async throws { try await Self.withStore(StoreConformance.refreshInOneCall) }
     @Test func revocationFeed() async throws { try await Self.withStore(StoreConformance.revocationFeed) }
     @Test func concurrentFeedWritersLoseNothing() async throws { try await Self.withStore(StoreConformance.concurrentFeedWritersLoseNothing) }
+
+    // The refresh through each committer the HTTP layer may use on this store.
+    static func withCommitters(_ body: (any IssuerStore) async throws -> Void) async throws {
+        try await Self.withStore { store in try await body(CommittedRefreshes.waiting(store)) }
+        try await Self.withStore { store in
+            try await body(
+                CommittedRefreshes(
+                    base: store, committer: store.makeCommitter(metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())),
+                    eventLoops: CommittedRefreshes.eventLoops
+                )
+            )
+        }
+    }
+
+    @Test func sqliteMakesTheEventLoopCommitter() throws {
+        let directory = try TempDirectory()
+        let store: any IssuerStore = try SQLiteIssuerStore(path: directory.database)
+        #expect(store.makeCommitter(metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())) is EventLoopRefreshCommitter)
+    }
+
+    @Test func committersRotateAndDetectReuse() async throws { try await Self.withCommitters(StoreConformance.refreshRotationAndReuse) }
+    @Test func committersRefreshInOneCall() async throws { try await Self.withCommitters(StoreConformance.refreshInOneCall) }
+    @Test func committersHaveOneWinner() async throws { try await Self.withCommitters(StoreConformance.concurrentRotationHasOneWinner) }
 }
 
 @Suite("Store conformance: PostgreSQL", .enabled(if: postgresTestURL != nil, postgresSkipNote))
@@ -233,6 +323,54 @@ struct PostgresStoreConformanceTests {
     @Test func revocationFeed() async throws { try await Self.withStore(StoreConformance.revocationFeed) }
     @Test func concurrentFeedWritersLoseNothing() async throws { try await Self.withStore(StoreConformance.concurrentFeedWritersLoseNothing) }
 
+    // The refresh through the committer the HTTP layer uses on PostgreSQL.
+    @Test func makesTheWaitingCommitter() async throws {
+        try await Self.withStore { store in
+            #expect(store.makeCommitter(metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())) is WaitingRefreshCommitter)
+        }
+    }
+
+    @Test func waitingCommitterRotatesAndDetectsReuse() async throws {
+        try await Self.withStore { try await StoreConformance.refreshRotationAndReuse(CommittedRefreshes.waiting($0)) }
+    }
+    @Test func waitingCommitterRefreshInOneCall() async throws {
+        try await Self.withStore { try await StoreConformance.refreshInOneCall(CommittedRefreshes.waiting($0)) }
+    }
+    @Test func waitingCommitterHasOneWinner() async throws {
+        try await Self.withStore { try await StoreConformance.concurrentRotationHasOneWinner(CommittedRefreshes.waiting($0)) }
+    }
+
+    /// The `/token` fast path and the router on PostgreSQL: both commit through the waiting
+    /// committer (counted as `waited`), with the answers of SQLite's.
+    @Test func tokenFastPathAndRouterCommitThroughTheWaitingCommitter() async throws {
+        let database = try await PostgresTestStore()
+        let directory = try TempDirectory()
+        var configuration = testConfiguration(directory, clock: ManualClock())
+        configuration.storeURL = database.url
+        let hash = try await PasswordHasher(cost: configuration.bcryptCost).hash("password1")
+        try await database.store.addUser(UserRecord(name: "user1", passwordHash: hash, roles: ["user"], createdAt: configuration.clock()))
+        let app = try await makeIssuerApplication(configuration: configuration, logger: testLogger)
+        try await app.test(.live) { client in
+            func waited() async throws -> Int {
+                TokenFastPathTests.fastRefreshes(inMetrics: try await client.get("/metrics").text, commit: "waited")
+            }
+            let before = try await waited()
+            let session = try await client.login("user1", "password1")
+            let fast = try await client.postForm("/token", TokenFastPathTests.refreshForm(try string(session, "refresh_token")))
+            #expect(fast.status == .ok)
+            let routed = try await client.postForm("/token?via=router", TokenFastPathTests.refreshForm(try string(try fast.jsonObject(), "refresh_token")))
+            #expect(routed.status == .ok)
+            #expect(try await waited() == before + 2)
+            #expect(TokenFastPathTests.fastRefreshes(inMetrics: try await client.get("/metrics").text, commit: "event_loop") == 0)
+            // The replay of the first token ends the session, on either path.
+            let replay = try await client.postForm("/token", TokenFastPathTests.refreshForm(try string(session, "refresh_token")))
+            #expect(replay.status == .badRequest)
+            let successor = try await client.postForm("/token?via=router", TokenFastPathTests.refreshForm(try string(try routed.jsonObject(), "refresh_token")))
+            #expect(successor.status == .badRequest)
+        }
+        await database.stop()
+    }
+
     /// Two pools (two replicas) rotating the same token: one winner across them.
     @Test func rotationRaceAcrossTwoPools() async throws {
         let first = try await PostgresTestStore()
@@ -244,8 +382,8 @@ struct PostgresStoreConformanceTests {
         let grant = StoreConformance.grant("fam-x")
         for round in 0..<10 {
             try await first.store.storeRefreshToken(hash: "x\(round)", grant: grant, parent: nil, expiresAt: now + 100, now: now)
-            async let a = first.store.rotateRefreshToken(oldHash: "x\(round)", newHash: "xa\(round)", newExpiresAt: now + 100, now: now)
-            async let b = second.rotateRefreshToken(oldHash: "x\(round)", newHash: "xb\(round)", newExpiresAt: now + 100, now: now)
+            async let a = first.store.refresh(StoreConformance.rotation("x\(round)", "xa\(round)", expiresAt: now + 100, now: now))
+            async let b = second.refresh(StoreConformance.rotation("x\(round)", "xb\(round)", expiresAt: now + 100, now: now))
             let outcomes = try await [a, b]
             #expect(outcomes.filter { $0 == .rotated(grant) }.count == 1, "round \(round): \(outcomes)")
             #expect(outcomes.contains(.reused(family: "fam-x")))

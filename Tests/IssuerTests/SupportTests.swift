@@ -47,7 +47,7 @@ struct SupportTests {
         feed = try await store.revocations(after: 0, now: 600)
         #expect(feed.entries.isEmpty)
         #expect(feed.cursor == 2)
-        #expect(try await store.rotateRefreshToken(oldHash: "old", newHash: "new", newExpiresAt: 700, now: 600) == .invalid)
+        #expect(try await store.refresh(StoreConformance.rotation("old", "new", expiresAt: 700, now: 600)) == .invalid)
         try await store.revokeAccessToken(jti: "c", expiresAt: 900)
         feed = try await store.revocations(after: 2, now: 600)
         #expect(feed.entries.map(\.jti) == ["c"])

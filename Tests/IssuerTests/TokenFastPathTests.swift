@@ -18,7 +18,7 @@ import HTTPEdge
 /// paths to the same answers, and check the order of pipelined responses, racing
 /// replays, and what happens when the database is busy.
 @Suite struct TokenFastPathTests {
-    /// `issuer_refresh_commits_total{commit}` from /metrics.
+    /// `issuer_refresh_commits_total{path}` from /metrics.
     static func fastRefreshes(_ client: some TestClientProtocol, commit: String) async throws -> Int {
         fastRefreshes(inMetrics: try await client.get("/metrics").text, commit: commit)
     }
@@ -57,7 +57,7 @@ import HTTPEdge
             let payload = try decodeJWT(try string(fastBody, "access_token")).payload
             #expect(payload["sub"] as? String == "user1")
             #expect(payload["roles"] as? [String] == ["user"])
-            // Both paths commit through the same committer, on the event loop.
+            // Both paths commit through the store's committer (SQLite: on the event loop).
             #expect(try await Self.fastRefreshes(client, commit: "event_loop") == before + 2)
 
             // The fast path's successor works on the router, and the other way round.
@@ -186,7 +186,7 @@ import HTTPEdge
     }
 
     /// While another connection holds the database's write lock, fast-path refreshes do not
-    /// wait on the event loop: they wait for the lock off it (`refreshAfterWaiting`), and
+    /// wait on the event loop: they wait for the lock off it (`SQLiteIssuerStore.refresh`), and
     /// the event loop answers other requests meanwhile.
     @Test func busyDatabaseTakesTheWaitingPath() async throws {
         let fixture = try await IssuerFixture()

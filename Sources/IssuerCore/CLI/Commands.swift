@@ -341,8 +341,8 @@ public struct Keys: AsyncParsableCommand {
     )
     public init() {}
 
-    static func directory(_ configuration: IssuerConfiguration) throws -> KeyDirectory {
-        let directory = KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits)
+    static func directory(_ configuration: IssuerConfiguration, keyBits: Int? = nil) throws -> KeyDirectory {
+        let directory = KeyDirectory(path: configuration.keysDirectory, keyBits: keyBits ?? configuration.keyBits)
         do {
             try directory.initializeIfNeeded(now: configuration.clock())
         } catch let error as KeyDirectoryError {
@@ -350,6 +350,48 @@ public struct Keys: AsyncParsableCommand {
             throw ExitCode.failure
         }
         return directory
+    }
+
+    /// The key ring `rotate` and `retire` change keys/ through, with the rules of the
+    /// running server: the policy a serving Issuer recorded beside the keys
+    /// (`ServingKeyPolicy`); this command's own --jwks-max-age, --access-ttl and
+    /// --key-bits only when no server ever recorded one. Says which on standard error.
+    static func ring(_ configuration: IssuerConfiguration) throws -> KeyRing {
+        let probe = KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits)
+        let recorded: ServingKeyPolicy?
+        do {
+            recorded = try probe.recordedPolicy()
+        } catch let error as KeyDirectoryError {
+            CLIOutput.error("issuer: \(error.description)")
+            throw ExitCode.failure
+        }
+        let policy: KeyLifecyclePolicy
+        let keyBits: Int
+        if let recorded {
+            policy = recorded.lifecyclePolicy
+            keyBits = recorded.keyBits
+            let at = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: recorded.recordedAt))
+            CLIOutput.error(
+                "issuer: following the serving Issuer's key policy (\(probe.policyPath), recorded \(at)): "
+                    + Self.describe(policy, keyBits: keyBits) + "; this command's --jwks-max-age, --access-ttl and --key-bits do not apply"
+            )
+        } else {
+            policy = configuration.lifecyclePolicy
+            keyBits = configuration.keyBits
+            CLIOutput.error(
+                "issuer: no serving Issuer has recorded its key policy (\(probe.policyPath)); using this command's own "
+                    + Self.describe(policy, keyBits: keyBits)
+            )
+        }
+        var logger = Logger(label: "issuer")
+        logger.logLevel = .error
+        return KeyRing(
+            directory: try directory(configuration, keyBits: keyBits), policy: policy, clock: configuration.clock, logger: logger
+        )
+    }
+
+    static func describe(_ policy: KeyLifecyclePolicy, keyBits: Int) -> String {
+        "jwks-max-age \(Int(policy.jwksMaxAge))s, access-ttl \(Int(policy.accessTTL))s, key-bits \(keyBits)"
     }
 
     static func printKeys(_ lifecycle: KeyLifecycle) {
@@ -391,17 +433,10 @@ public struct Keys: AsyncParsableCommand {
 
         public func run() async throws {
             let configuration = try options.resolveOrExit()
-            let directory = try Keys.directory(configuration)
-            let policy = configuration.lifecyclePolicy
-            let now = configuration.clock()
+            let ring = try Keys.ring(configuration)
             do {
-                let lifecycle = try directory.update { lifecycle, makeKey in
-                    let wait = lifecycle.rotationWait(now: now, policy: policy)
-                    if wait > 0 && !force { throw KeyLifecycleError.rotationTooEarly(waitSeconds: wait) }
-                    try lifecycle.rotate(newNextKID: try makeKey(), now: now, policy: policy, force: force)
-                    return lifecycle
-                }
-                Keys.printKeys(lifecycle)
+                // The rule of POST /admin/keys/rotate (`KeyRing.rotate`), with the server's policy.
+                Keys.printKeys(try ring.rotate(force: force))
             } catch let error as KeyLifecycleError {
                 CLIOutput.error("issuer: keys rotate refused: \(error.description)")
                 throw ExitCode.failure
@@ -422,14 +457,9 @@ public struct Keys: AsyncParsableCommand {
 
         public func run() async throws {
             let configuration = try options.resolveOrExit()
-            let directory = try Keys.directory(configuration)
-            let now = configuration.clock()
+            let ring = try Keys.ring(configuration)
             do {
-                let lifecycle = try directory.update { lifecycle, makeKey in
-                    try lifecycle.retire(kid: kid, freshNextKID: try makeKey(), now: now)
-                    return lifecycle
-                }
-                Keys.printKeys(lifecycle)
+                Keys.printKeys(try ring.retire(kid: kid))
             } catch let error as KeyLifecycleError {
                 CLIOutput.error("issuer: keys retire: \(error.description)")
                 throw ExitCode.failure

@@ -37,7 +37,8 @@ public func makeIssuerApplication(
     let metrics = IssuerMetrics(registry: metricsRegistry)
     let tokens = TokenService(configuration: configuration, keyRing: keyRing, store: store)
     let refreshGrant = RefreshGrantCore(
-        tokens: tokens, committer: RefreshCommitters.make(store: store, metrics: metrics), metrics: metrics, logger: logger
+        tokens: tokens, committer: store.makeCommitter(metrics: metrics.refreshCommits), metrics: metrics, logger: logger,
+        eventLoopGroup: IssuerEventLoops.group
     )
     let routes = IssuerRoutes(
         configuration: configuration,

@@ -37,6 +37,8 @@ struct KeyDirectory: Sendable {
     }
 
     var keysetPath: String { path + "/keyset.json" }
+    /// The serving Issuer's policy (`ServingKeyPolicy`).
+    var policyPath: String { path + "/policy.json" }
     private var lockPath: String { path + "/.lock" }
 
     func keyFileName(kid: String) -> String { "key-\(kid).pem" }
@@ -102,6 +104,22 @@ struct KeyDirectory: Sendable {
 
     var exists: Bool { FileManager.default.fileExists(atPath: keysetPath) }
 
+    /// The policy a serving Issuer recorded; nil when none ever did.
+    func recordedPolicy() throws -> ServingKeyPolicy? {
+        guard FileManager.default.fileExists(atPath: policyPath) else { return nil }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: policyPath))
+        } catch {
+            throw KeyDirectoryError("cannot read \(policyPath): \(error.localizedDescription)")
+        }
+        do {
+            return try JSONDecoder().decode(ServingKeyPolicy.self, from: data)
+        } catch {
+            throw KeyDirectoryError("\(policyPath) is not a valid key policy (remove it; the server writes it again at start): \(error)")
+        }
+    }
+
     // MARK: Changing
 
     /// Creates the directory and, on first start, one active and one next key.
@@ -158,16 +176,31 @@ struct KeyDirectory: Sendable {
         return kid
     }
 
+    /// Records the serving Issuer's policy (at server start), atomically, under the lock.
+    func recordPolicy(_ policy: ServingKeyPolicy) throws {
+        try createDirectory()
+        try withLock {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try replace(policyPath, with: try encoder.encode(policy))
+        }
+    }
+
     private func writeKeyset(_ lifecycle: KeyLifecycle) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(lifecycle)
-        let temporary = path + "/.keyset.json.\(getpid()).\(Secrets.tokenID()).tmp"
+        try replace(keysetPath, with: try encoder.encode(lifecycle))
+    }
+
+    /// Replaces `file` atomically (temporary file + rename), mode 0644.
+    private func replace(_ file: String, with data: Data) throws {
+        let name = (file as NSString).lastPathComponent
+        let temporary = path + "/.\(name).\(getpid()).\(Secrets.tokenID()).tmp"
         try writeFile(temporary, contents: Array(data), mode: 0o644, exclusive: true)
-        guard rename(temporary, keysetPath) == 0 else {
+        guard rename(temporary, file) == 0 else {
             let code = errno
             unlink(temporary)
-            throw KeyDirectoryError("cannot replace \(keysetPath): \(String(cString: strerror(code)))")
+            throw KeyDirectoryError("cannot replace \(file): \(String(cString: strerror(code)))")
         }
     }
 

@@ -92,9 +92,11 @@ final class KeyRing: Sendable {
         }
     }
 
-    /// First load: creates keys on first start, refuses bad key files.
+    /// First load: creates keys on first start, refuses bad key files, and records the
+    /// policy it serves with beside the keys (for the CLI's `keys rotate` / `keys retire`).
     func start() throws {
         try directory.initializeIfNeeded(now: clock())
+        try directory.recordPolicy(ServingKeyPolicy(policy: policy, keyBits: directory.keyBits, recordedAt: clock()))
         try applyTimers()
         try reload(force: true)
     }
@@ -150,13 +152,26 @@ final class KeyRing: Sendable {
         reloadLoggingErrors()
     }
 
-    /// Planned or forced rotation (admin endpoint and CLI share the rules).
+    /// Planned or forced rotation (`POST /admin/keys/rotate` and `issuer keys rotate`, the
+    /// latter with the serving Issuer's recorded policy: see `ServingKeyPolicy`).
     func rotate(force: Bool) throws -> KeyLifecycle {
         let now = clock()
         let result = try directory.update { lifecycle, makeKey in
             let wait = lifecycle.rotationWait(now: now, policy: policy)
             if wait > 0 && !force { throw KeyLifecycleError.rotationTooEarly(waitSeconds: wait) }
             try lifecycle.rotate(newNextKID: try makeKey(), now: now, policy: policy, force: force)
+            return lifecycle
+        }
+        try reload(force: true)
+        return result
+    }
+
+    /// Emergency retire (`issuer keys retire`): see `KeyLifecycle.retire`. A fresh next
+    /// key, when one is needed, has this ring's key-bits.
+    func retire(kid: String) throws -> KeyLifecycle {
+        let now = clock()
+        let result = try directory.update { lifecycle, makeKey in
+            try lifecycle.retire(kid: kid, freshNextKID: try makeKey(), now: now)
             return lifecycle
         }
         try reload(force: true)

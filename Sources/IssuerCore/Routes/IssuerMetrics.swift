@@ -7,10 +7,8 @@ struct IssuerMetrics: Sendable {
     let loginFailures: Counter
     let rateLimited: Counter
     let refreshReuse: Counter
-    /// Refreshes committed on the event loop, or off it after waiting for a busy database
-    /// (see `RefreshCommitter`).
-    let fastRefreshesOnEventLoop: Counter
-    let fastRefreshesWaited: Counter
+    /// Refreshes by where they were committed (see `RefreshCommitMetrics`).
+    let refreshCommits: RefreshCommitMetrics
     /// `http_server_requests_total` and `http_server_request_duration_seconds`, both paths.
     let requests: RequestMetrics
 
@@ -38,11 +36,7 @@ struct IssuerMetrics: Sendable {
                 metricName: "issuer_refresh_reuse_detected", unitName: "total", helpText: "Replayed refresh tokens (their session is revoked)."
             )
         )
-        let commits = MetricNameDescriptor(
-            metricName: "issuer_refresh_commits", unitName: "total", helpText: "Refresh rotations committed, by where the commit ran."
-        )
-        self.fastRefreshesOnEventLoop = registry.makeCounter(descriptor: commits, labels: [("path", "event_loop")])
-        self.fastRefreshesWaited = registry.makeCounter(descriptor: commits, labels: [("path", "waited")])
+        self.refreshCommits = RefreshCommitMetrics(registry: registry)
         self.requests = RequestMetrics(registry: registry)
     }
 }

@@ -112,7 +112,7 @@ struct IssuerRoutes: Sendable {
         switch grantType {
         case "refresh_token":
             // RFC 6749 §5.2: on /token, invalid_grant is a 400 (only /refresh answers 401).
-            return try await self.refreshGrant.respond(fields, refusalStatus: .badRequest, on: context.eventLoop).get().response
+            return try await self.refreshGrant.respond(fields, refusalStatus: .badRequest).get().response
         case "client_credentials":
             let client = try await authenticateClient(request, fields: fields, address: context.remoteAddress)
             let scope = try grantedScope(requested: try fields.optional("scope"), allowed: client.scopes)
@@ -180,7 +180,7 @@ struct IssuerRoutes: Sendable {
     func refresh(_ request: Request, _ context: IssuerRequestContext) async throws -> Response {
         var request = request
         let fields = try await BodyReader.fields(&request, accept: [.json])
-        return try await self.refreshGrant.respond(fields, refusalStatus: .unauthorized, on: context.eventLoop).get().response
+        return try await self.refreshGrant.respond(fields, refusalStatus: .unauthorized).get().response
     }
 
     // MARK: /logout

@@ -11,10 +11,17 @@ struct RefreshGrantCore: Sendable {
     let committer: any RefreshCommitter
     let metrics: IssuerMetrics
     let logger: Logger
+    /// Where the router's refreshes are committed and answered (a connection's own loop is
+    /// not always a real one: Hummingbird's test router runs on an embedded channel).
+    let eventLoopGroup: any EventLoopGroup
 
-    /// The answer to a refresh grant with these fields, on `eventLoop`. `refusalStatus`:
-    /// RFC 6749 §5.2 answers `invalid_grant` with 400 on `/token`; `/refresh` answers 401.
-    func respond(_ fields: BodyFields, refusalStatus: HTTPResponse.Status, on eventLoop: any EventLoop) -> EventLoopFuture<EdgeResponse> {
+    /// The answer to a refresh grant with these fields, on `eventLoop` (the fast path's
+    /// connection loop; nil: one of the group's). `refusalStatus`: RFC 6749 §5.2 answers
+    /// `invalid_grant` with 400 on `/token`; `/refresh` answers 401.
+    func respond(
+        _ fields: BodyFields, refusalStatus: HTTPResponse.Status, on given: (any EventLoop)? = nil
+    ) -> EventLoopFuture<EdgeResponse> {
+        let eventLoop = given ?? self.eventLoopGroup.any()
         let token: String
         do {
             token = try fields.required("refresh_token")

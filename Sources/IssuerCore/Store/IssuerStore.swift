@@ -48,15 +48,6 @@ public struct RefreshGrant: Sendable, Equatable {
     }
 }
 
-public enum RefreshOutcome: Sendable, Equatable {
-    /// The token was live and unused: it is now used, and its successor stored.
-    case rotated(RefreshGrant)
-    /// Unknown, expired or revoked.
-    case invalid
-    /// Already rotated: a replay. The whole family has been revoked.
-    case reused(family: String)
-}
-
 /// Everything one refresh needs from the store (see `IssuerStore.refresh`).
 public struct RefreshRequest: Sendable, Equatable {
     public var oldHash: String
@@ -119,17 +110,20 @@ public protocol IssuerStore: Sendable {
 
     // Refresh tokens (stored as SHA-256 hashes only)
     func storeRefreshToken(hash: String, grant: RefreshGrant, parent: String?, expiresAt: Double, now: Double) async throws
-    /// Atomically: checks `oldHash` is live and unused, marks it used, stores `newHash`.
-    /// Of two concurrent calls with the same `oldHash`, exactly one gets `.rotated`.
-    func rotateRefreshToken(oldHash: String, newHash: String, newExpiresAt: Double, now: Double) async throws -> RefreshOutcome
     /// Revokes the family of the token with this hash; returns the family, if any.
     func revokeFamily(ofTokenHash hash: String) async throws -> String?
     func revokeFamily(_ family: String) async throws
-    /// One refresh: `rotateRefreshToken`, the user's current roles for sessions of
-    /// `currentRolesClientID` (a deleted user's family is revoked: `.userGone`), and
-    /// `recordAccessToken` for the token about to be signed. A store may do it all in
-    /// one transaction (SQLite does); the default composes the calls above.
+    /// THE refresh, in one transaction: the rotation rule (`RefreshRule`) applied to the
+    /// stored row of `oldHash` (rotated: marked used, `newHash` stored as its successor),
+    /// the user's current roles for sessions of `currentRolesClientID` (a deleted user's
+    /// family is revoked: `.userGone`), and the record of the access token about to be
+    /// signed. Of two concurrent calls with the same `oldHash`, exactly one gets `.rotated`.
+    /// It may wait for the database (call it off the event loops; see `RefreshCommitter`).
     func refresh(_ request: RefreshRequest) async throws -> RefreshResult
+
+    /// How the HTTP layer commits refreshes on this store. The default waits for `refresh`
+    /// off the event loop (`WaitingRefreshCommitter`); SQLite commits on the event loop.
+    func makeCommitter(metrics: RefreshCommitMetrics) -> any RefreshCommitter
 
     // Access tokens and the revocation feed
     /// Remembers which session an access token belongs to (for /logout).
@@ -148,23 +142,7 @@ public protocol IssuerStore: Sendable {
 }
 
 extension IssuerStore {
-    public func refresh(_ request: RefreshRequest) async throws -> RefreshResult {
-        let outcome = try await rotateRefreshToken(
-            oldHash: request.oldHash, newHash: request.newHash, newExpiresAt: request.newExpiresAt, now: request.now
-        )
-        switch outcome {
-        case .invalid: return .invalid
-        case .reused(let family): return .reused(family: family)
-        case .rotated(var grant):
-            if grant.clientID == request.currentRolesClientID {
-                guard let user = try await user(named: grant.subject) else {
-                    try await revokeFamily(grant.family)
-                    return .userGone
-                }
-                grant.roles = user.roles
-            }
-            try await recordAccessToken(jti: request.accessTokenID, family: grant.family, expiresAt: request.accessExpiresAt)
-            return .rotated(grant)
-        }
+    public func makeCommitter(metrics: RefreshCommitMetrics) -> any RefreshCommitter {
+        WaitingRefreshCommitter(store: self, metrics: metrics)
     }
 }

@@ -3,7 +3,8 @@
 //
 // Concurrency across replicas, where SQLite relied on its single writer:
 // - Refresh rotation locks the presented token's row (SELECT ... FOR UPDATE): a second
-//   replica rotating the same token waits, then sees it used (a replay) and revokes the family.
+//   replica rotating the same token waits, then sees it used (a replay) and revokes the
+//   family. The decision itself is `RefreshRule`'s, on the row as locked (see `refresh`).
 // - The revocation feed's cursor is a database sequence, but a sequence alone hands out
 //   numbers in call order while transactions commit in any order: a poller could read 11
 //   before 10 commits and skip 10 forever. Feed writers therefore lock the one row of
@@ -245,69 +246,72 @@ public final class PostgresIssuerStore: IssuerStore, SharedLoginFailures, Servic
         try await client.query(Self.insertRefreshToken(hash: hash, grant: grant, parent: parent, expiresAt: expiresAt, now: now), logger: logger)
     }
 
-    public func rotateRefreshToken(oldHash: String, newHash: String, newExpiresAt: Double, now: Double) async throws -> RefreshOutcome {
-        try await transaction { connection in
-            try await self.rotate(on: connection, oldHash: oldHash, newHash: newHash, newExpiresAt: newExpiresAt, now: now)
-        }
-    }
-
-    /// The whole refresh in one transaction: rotation, the user's current roles, the access-token record.
+    /// THE refresh, in one transaction of four round trips in the usual case (BEGIN, the
+    /// locked read, one statement that does the rotation's writes, COMMIT).
+    ///
+    /// Concurrency: the presented token's row is read with SELECT ... FOR UPDATE and the
+    /// rule (`RefreshRule`) decides on that row. A second transaction presenting the same
+    /// token, on this replica or another, waits at its own SELECT ... FOR UPDATE until the
+    /// first commits, then (READ COMMITTED re-reads a locked row's newest version) sees it
+    /// used: a replay. Chosen over an UPDATE guarded by `used_at IS NULL`: that needs the
+    /// row read first all the same (the rule decides on it), and a retry when the guard
+    /// finds the row changed; the lock costs no extra round trip and has no retry.
     public func refresh(_ request: RefreshRequest) async throws -> RefreshResult {
         try await transaction { connection in
-            let outcome = try await self.rotate(
-                on: connection, oldHash: request.oldHash, newHash: request.newHash, newExpiresAt: request.newExpiresAt, now: request.now
-            )
-            switch outcome {
-            case .invalid: return .invalid
-            case .reused(let family): return .reused(family: family)
-            case .rotated(var grant):
+            let rows = try await connection.query(
+                """
+                SELECT family, expires_at, used_at, revoked, subject, client_id, scope, roles
+                FROM refresh_tokens WHERE hash = \(request.oldHash) FOR UPDATE
+                """,
+                logger: self.logger
+            ).collect()
+            var stored: StoredRefreshToken?
+            var grant: RefreshGrant?
+            if let row = rows.first {
+                let (family, expiresAt, usedAt, revoked, subject, clientID, scope, roles) = try row.decode(
+                    (String, Double, Double?, Bool, String, String, String, String).self
+                )
+                stored = StoredRefreshToken(family: family, expiresAt: expiresAt, usedAt: usedAt, revoked: revoked)
+                grant = RefreshGrant(family: family, subject: subject, clientID: clientID, scope: scope, roles: SQLiteIssuerStore.decodeList(roles))
+            }
+            switch RefreshRule.decide(stored, now: request.now) {
+            case .refuse:
+                return .invalid
+            case .revokeFamily(let family):
+                try await connection.query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = \(family)", logger: self.logger)
+                return .reused(family: family)
+            case .rotate:
+                guard var grant else { return .invalid }  // the rule rotates only a stored row
+                // One statement: the mark, the successor, the access-token record (writes in
+                // WITH run exactly once, read or not), and the user's roles as they are now.
+                let roles = SQLiteIssuerStore.encodeList(grant.roles)
+                let users = try await connection.query(
+                    """
+                    WITH marked AS (
+                        UPDATE refresh_tokens SET used_at = \(request.now) WHERE hash = \(request.oldHash)
+                    ), successor AS (
+                        INSERT INTO refresh_tokens (hash, family, parent, subject, client_id, scope, roles, created_at, expires_at)
+                        VALUES (\(request.newHash), \(grant.family), \(request.oldHash), \(grant.subject), \(grant.clientID), \(grant.scope), \(roles), \(request.now), \(request.newExpiresAt))
+                    ), access AS (
+                        INSERT INTO access_tokens (jti, family, expires_at) VALUES (\(request.accessTokenID), \(grant.family), \(request.accessExpiresAt))
+                        ON CONFLICT (jti) DO NOTHING
+                    )
+                    SELECT roles FROM users WHERE name = \(grant.subject)
+                    """,
+                    logger: self.logger
+                ).collect()
                 if grant.clientID == request.currentRolesClientID {
-                    let rows = try await connection.query("SELECT roles FROM users WHERE name = \(grant.subject)", logger: self.logger).collect()
-                    guard let roles = try rows.first?.decode(String.self) else {
+                    guard let current = try users.first?.decode(String.self) else {
+                        // The user is gone: the session ends (its access token is never signed;
+                        // the record just written dies with the family).
                         try await connection.query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = \(grant.family)", logger: self.logger)
                         return .userGone
                     }
-                    grant.roles = SQLiteIssuerStore.decodeList(roles)
+                    grant.roles = SQLiteIssuerStore.decodeList(current)
                 }
-                try await connection.query(
-                    """
-                    INSERT INTO access_tokens (jti, family, expires_at) VALUES (\(request.accessTokenID), \(grant.family), \(request.accessExpiresAt))
-                    ON CONFLICT (jti) DO NOTHING
-                    """,
-                    logger: self.logger
-                )
                 return .rotated(grant)
             }
         }
-    }
-
-    /// Inside a transaction: checks and marks `oldHash`, stores its successor.
-    private func rotate(on connection: PostgresConnection, oldHash: String, newHash: String, newExpiresAt: Double, now: Double) async throws -> RefreshOutcome {
-        // The row lock makes a concurrent rotation of the same token, on any replica,
-        // wait here and then read the token as used.
-        let rows = try await connection.query(
-            """
-            SELECT family, subject, client_id, scope, roles, expires_at, used_at, revoked
-            FROM refresh_tokens WHERE hash = \(oldHash) FOR UPDATE
-            """,
-            logger: logger
-        ).collect()
-        guard let row = rows.first else { return .invalid }
-        let (family, subject, clientID, scope, roles, expiresAt, usedAt, revoked) = try row.decode(
-            (String, String, String, String, String, Double, Double?, Bool).self
-        )
-        if revoked { return .invalid }
-        if usedAt != nil {
-            try await connection.query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = \(family)", logger: logger)
-            return .reused(family: family)
-        }
-        if expiresAt <= now { return .invalid }
-        try await connection.query("UPDATE refresh_tokens SET used_at = \(now) WHERE hash = \(oldHash)", logger: logger)
-        let grant = RefreshGrant(family: family, subject: subject, clientID: clientID, scope: scope, roles: SQLiteIssuerStore.decodeList(roles))
-        try await connection.query(
-            Self.insertRefreshToken(hash: newHash, grant: grant, parent: oldHash, expiresAt: newExpiresAt, now: now), logger: logger
-        )
-        return .rotated(grant)
     }
 
     public func revokeFamily(ofTokenHash hash: String) async throws -> String? {

@@ -14,15 +14,13 @@ import Synchronization
 public final class SQLiteIssuerStore: IssuerStore {
     private let pool: DatabasePool
     private let path: String
-    /// Refreshes waiting for the next group commit (see `refresh`).
-    private let refreshQueue = Mutex(RefreshQueue())
     private let checkpointer: WALCheckpointer?
     private let immediateWriter = Mutex(ImmediateWriterState.notOpened)
 
     private enum ImmediateWriterState {
         case notOpened
         case open(ImmediateRefreshWriter)
-        /// It could not be opened: every refresh waits (`refreshAfterWaiting`).
+        /// It could not be opened: every refresh waits (`refresh`).
         case unavailable
     }
 
@@ -183,99 +181,39 @@ public final class SQLiteIssuerStore: IssuerStore {
         }
     }
 
-    public func rotateRefreshToken(oldHash: String, newHash: String, newExpiresAt: Double, now: Double) async throws -> RefreshOutcome {
-        // One write transaction: GRDB serializes writers, so the check and the mark
-        // cannot interleave with another rotation of the same token.
-        try await pool.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM refresh_tokens WHERE hash = ?", arguments: [oldHash]) else {
-                return .invalid
-            }
-            let family: String = row["family"]
-            if (row["revoked"] as Int) != 0 { return .invalid }
-            if (row["used_at"] as Double?) != nil {
-                try db.execute(sql: "UPDATE refresh_tokens SET revoked = 1 WHERE family = ?", arguments: [family])
-                return .reused(family: family)
-            }
-            if (row["expires_at"] as Double) <= now { return .invalid }
-            try db.execute(
-                sql: "UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL",
-                arguments: [now, oldHash]
-            )
-            guard db.changesCount == 1 else { return .invalid }
-            let grant = RefreshGrant(
-                family: family, subject: row["subject"], clientID: row["client_id"], scope: row["scope"],
-                roles: Self.decodeList(row["roles"])
-            )
-            try Self.insertRefreshToken(db, hash: newHash, grant: grant, parent: oldHash, expiresAt: newExpiresAt, now: now)
-            return .rotated(grant)
-        }
-    }
-
-    /// The hot path of /token and /refresh: rotation, current roles and the access-token
-    /// record for one refresh. Refreshes that arrive together share ONE write transaction
-    /// (group commit): each still runs its own checks and writes in turn, exactly as if it
-    /// had its own transaction, and none is answered before the commit that holds it.
-    /// The transaction runs on the calling thread (GRDB's synchronous write), not after a
-    /// hop to the writer queue and back.
+    /// THE refresh, in a write transaction of its own (BEGIN IMMEDIATE: the write lock is
+    /// taken before the row is read, so no other writer, on this connection or another,
+    /// can change it between the rule's decision and its execution). It waits for the
+    /// lock on GRDB's writer queue, where waiting blocks no event loop and no thread of
+    /// Swift's cooperative pool. The HTTP layer commits through `makeCommitter` instead,
+    /// which groups refreshes on the event loop and falls back to this when busy.
     public func refresh(_ request: RefreshRequest) async throws -> RefreshResult {
-        try await withCheckedThrowingContinuation { continuation in
-            let lead = refreshQueue.withLock { queue in
-                queue.pending.append(.init(request: request, continuation: continuation))
-                let idle = !queue.draining
-                queue.draining = true
-                return idle
-            }
-            // The first of a group starts the commit as a new job, behind the requests
-            // already running: those join this commit instead of waiting for the next.
-            if lead { Task { self.commitPendingRefreshes() } }
+        try await pool.writeWithoutTransaction { db in
+            try Self.inImmediateTransaction(db) { db in try Self.refresh(db, request) }
         }
     }
 
-    private func commitPendingRefreshes() {
-        let batch = refreshQueue.withLock { queue in
-            defer { queue.pending.removeAll(keepingCapacity: true) }
-            return queue.pending
-        }
-        let results = commitRefreshes(batch.map(\.request))
-        let more = refreshQueue.withLock { queue in
-            if queue.pending.isEmpty { queue.draining = false }
-            return queue.draining
-        }
-        for (waiter, result) in zip(batch, results) { waiter.continuation.resume(with: result) }
-        if more { Task { self.commitPendingRefreshes() } }
-    }
-
-    /// One transaction for all; if any of them fails, each again in its own transaction,
-    /// so that an error stays the one request's.
-    func commitRefreshes(_ requests: [RefreshRequest]) -> [Result<RefreshResult, any Error>] {
-        do {
-            return try Self.commitTogether(requests, on: pool)
-        } catch {
-            guard requests.count > 1 else { return [.failure(error)] }
-            return requests.map { request in Result { try pool.write { db in try Self.refresh(db, request) } } }
-        }
-    }
-
-    /// `requests` in one write transaction, each checked and written in turn; all or none.
+    /// `requests` in one write transaction, each checked and written in turn (as if each
+    /// had its own); all or none.
     static func commitTogether(_ requests: [RefreshRequest], on writer: some DatabaseWriter) throws -> [Result<RefreshResult, any Error>] {
         try writer.writeWithoutTransaction { db in
-            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
-            do {
-                let results = try requests.map { request in Result<RefreshResult, any Error>.success(try Self.refresh(db, request)) }
-                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
-                return results
-            } catch {
-                try? db.rollback()
-                throw error
+            try Self.inImmediateTransaction(db) { db in
+                try requests.map { request in Result<RefreshResult, any Error>.success(try Self.refresh(db, request)) }
             }
         }
     }
 
-    /// A refresh the event loops could not commit (`commitWithoutWaiting` gave up): it
-    /// waits for the write lock on GRDB's writer queue, where waiting blocks no event loop
-    /// and no thread of Swift's cooperative pool.
-    func refreshAfterWaiting(_ request: RefreshRequest) async throws -> RefreshResult {
-        try await pool.write { db in try Self.refresh(db, request) }
+    /// `body` between BEGIN IMMEDIATE and COMMIT (cached statements); rolled back if it throws.
+    private static func inImmediateTransaction<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
+        try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+        do {
+            let result = try body(db)
+            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+            return result
+        } catch {
+            try? db.rollback()
+            throw error
+        }
     }
 
     /// `requests` committed together now, on the calling thread (an event loop), through
@@ -303,43 +241,49 @@ public final class SQLiteIssuerStore: IssuerStore {
         }
     }
 
+    /// One refresh inside the caller's write transaction: the presented token's row, the
+    /// rule's decision (`RefreshRule`), and what it says to do. Cached statements only.
     static func refresh(_ db: Database, _ request: RefreshRequest) throws -> RefreshResult {
-        // The usual case in one statement: a live, unused token is marked used and read.
-        // No row: look at it again to tell a replay (which ends the session) from the rest.
-        let marked = try Row.fetchOne(
+        let row = try Row.fetchOne(
             db.cachedStatement(
-                sql: """
-                    UPDATE refresh_tokens SET used_at = ?1
-                    WHERE hash = ?2 AND used_at IS NULL AND revoked = 0 AND expires_at > ?1
-                    RETURNING family, subject, client_id, scope, roles
-                    """
+                sql: "SELECT family, expires_at, used_at, revoked, subject, client_id, scope, roles FROM refresh_tokens WHERE hash = ?"
             ),
-            arguments: [request.now, request.oldHash]
+            arguments: [request.oldHash]
         )
-        guard let row = marked else {
-            guard let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT family, revoked, used_at FROM refresh_tokens WHERE hash = ?"), arguments: [request.oldHash]
-            ) else { return .invalid }
-            let family: String = row[0]
-            guard (row[1] as Int) == 0, (row[2] as Double?) != nil else { return .invalid }
-            try db.cachedStatement(sql: "UPDATE refresh_tokens SET revoked = 1 WHERE family = ?").execute(arguments: [family])
+        let stored = row.map { row in
+            StoredRefreshToken(family: row[0], expiresAt: row[1], usedAt: row[2], revoked: (row[3] as Int) != 0)
+        }
+        switch RefreshRule.decide(stored, now: request.now) {
+        case .refuse:
+            return .invalid
+        case .revokeFamily(let family):
+            try Self.revokeFamily(db, family)
             return .reused(family: family)
-        }
-        let family: String = row[0]
-        var grant = RefreshGrant(family: family, subject: row[1], clientID: row[2], scope: row[3], roles: Self.decodeList(row[4]))
-        try Self.insertRefreshToken(db, hash: request.newHash, grant: grant, parent: request.oldHash, expiresAt: request.newExpiresAt, now: request.now)
-        if grant.clientID == request.currentRolesClientID {
-            guard let roles = try String.fetchOne(
-                db.cachedStatement(sql: "SELECT roles FROM users WHERE name = ?"), arguments: [grant.subject]
-            ) else {
-                try db.cachedStatement(sql: "UPDATE refresh_tokens SET revoked = 1 WHERE family = ?").execute(arguments: [family])
-                return .userGone
+        case .rotate:
+            guard let row, let stored else { return .invalid }  // the rule rotates only a stored row
+            try db.cachedStatement(sql: "UPDATE refresh_tokens SET used_at = ? WHERE hash = ?")
+                .execute(arguments: [request.now, request.oldHash])
+            var grant = RefreshGrant(family: stored.family, subject: row[4], clientID: row[5], scope: row[6], roles: Self.decodeList(row[7]))
+            try Self.insertRefreshToken(
+                db, hash: request.newHash, grant: grant, parent: request.oldHash, expiresAt: request.newExpiresAt, now: request.now
+            )
+            if grant.clientID == request.currentRolesClientID {
+                guard let roles = try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT roles FROM users WHERE name = ?"), arguments: [grant.subject]
+                ) else {
+                    try Self.revokeFamily(db, grant.family)
+                    return .userGone
+                }
+                grant.roles = Self.decodeList(roles)
             }
-            grant.roles = Self.decodeList(roles)
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO access_tokens (jti, family, expires_at) VALUES (?, ?, ?)")
+                .execute(arguments: [request.accessTokenID, grant.family, request.accessExpiresAt])
+            return .rotated(grant)
         }
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO access_tokens (jti, family, expires_at) VALUES (?, ?, ?)")
-            .execute(arguments: [request.accessTokenID, family, request.accessExpiresAt])
-        return .rotated(grant)
+    }
+
+    private static func revokeFamily(_ db: Database, _ family: String) throws {
+        try db.cachedStatement(sql: "UPDATE refresh_tokens SET revoked = 1 WHERE family = ?").execute(arguments: [family])
     }
 
     public func revokeFamily(ofTokenHash hash: String) async throws -> String? {
@@ -473,20 +417,11 @@ public final class SQLiteIssuerStore: IssuerStore {
     }
 }
 
-/// Refreshes waiting for a group commit, and whether one is under way.
-private struct RefreshQueue {
-    struct Waiter {
-        var request: RefreshRequest
-        var continuation: CheckedContinuation<RefreshResult, any Error>
-    }
-    var pending: [Waiter] = []
-    var draining = false
-}
-
-/// Commits refreshes on the thread that calls it (an event loop, see `TokenRouteHandler`)
-/// through a connection of its own, and never waits: when another connection holds the
-/// write lock (a login, the CLI, the purge) `commit` gives up at once and the caller
-/// uses `refreshAfterWaiting` instead, which waits off the event loop. In WAL mode with
+/// Commits refreshes on the thread that calls it (an event loop, see
+/// `EventLoopRefreshCommitter`) through a connection of its own, and never waits: when
+/// another connection holds the write lock (a login, the CLI, the purge) `commit` gives
+/// up at once and the caller uses `SQLiteIssuerStore.refresh` instead, which waits off
+/// the event loop. In WAL mode with
 /// `synchronous = NORMAL` a commit appends to the WAL without fsync, so what runs here is
 /// CPU work on pages already cached.
 ///
@@ -559,7 +494,7 @@ final class WALCheckpointer: @unchecked Sendable {
                 // The event loops' writer never checkpoints (`ImmediateRefreshWriter`): past
                 // the writers' mark, RESTART copies the last frames and lets the next commit
                 // start the WAL over. It holds the write lock meanwhile; refreshes then wait
-                // for it off the event loop (`refreshAfterWaiting`).
+                // for it off the event loop (`SQLiteIssuerStore.refresh`).
                 if walFrames > Self.writerCheckpointPages { try db.checkpoint(.restart) }
             }
         }
