@@ -55,6 +55,7 @@ let package = Package(
             name: "ServiceSupport",
             dependencies: [
                 "SharedJWT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -99,6 +100,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // SIGHUP (reload keys) as an async sequence.
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -142,6 +145,7 @@ let package = Package(
             dependencies: [
                 "CurlClient",
                 "SharedJWT",
+                "ServiceSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -160,6 +164,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SharedJWTTests", dependencies: ["SharedJWT", "COpenSSL"], swiftSettings: swiftSettings),
+        // The configuration layer of the three executables (ServiceSupport/Configuration/),
+        // in-process and through the built binaries.
+        .testTarget(
+            name: "ServiceSupportTests",
+            dependencies: [
+                "ServiceSupport",
+                "SharedJWT",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CurlClientTests",
             dependencies: [
@@ -179,6 +194,7 @@ let package = Package(
                 "ServiceSupport",
                 "HTTPPipelining",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,6 +1,9 @@
 import ArgumentParser
 import CurlClient
 import Foundation
+import Logging
+import ServiceSupport
+import Synchronization
 
 /// `rotation-drill`: against a running stack, proves a key rotation loses no request.
 @main
@@ -51,16 +54,18 @@ struct RunDrill: AsyncParsableCommand {
     @Option(help: "How long to wait for each expected event: new kid accepted, retired kid refused (DRILL_TIMEOUT; default 30s).")
     var timeout: String?
     @Flag(help: "Print the report as JSON instead of text.") var json = false
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (DRILL_LOG_LEVEL; default info).")
+    var logLevel: String?
+    @Option(name: .customLong("log-format"), help: "Progress lines on standard error: text or json (DRILL_LOG_FORMAT; default text).")
+    var logFormat: String?
 
     func run() async throws {
-        let settings: DrillSettings
-        do {
-            settings = try self.resolve(environment: ProcessInfo.processInfo.environment)
-        } catch let error as DrillError {
-            Console.error("rotation-drill: \(error.description)")
-            Console.error("Run 'rotation-drill --help' for the options.")
-            throw ExitCode(2)
+        let resolver = OptionResolver(environmentPrefix: "DRILL_", environment: ProcessInfo.processInfo.environment)
+        let (settings, logging) = try ConfigurationError.reporting(command: "rotation-drill") {
+            () throws(ConfigurationError) -> (DrillSettings, LoggingSetup) in
+            (try self.resolve(resolver), try resolver.logging(level: self.logLevel, format: self.logFormat))
         }
+        Console.logger = logging.makeLogger(label: "rotation-drill")
         let report: DrillReport
         do {
             report = try await Drill(settings: settings).run()
@@ -72,59 +77,37 @@ struct RunDrill: AsyncParsableCommand {
         if !report.passed { throw ExitCode(1) }
     }
 
-    func resolve(environment: [String: String]) throws -> DrillSettings {
-        func pick(_ flag: String?, _ variable: String) -> String? {
-            if let flag { return flag }
-            if let value = environment[variable], !value.isEmpty { return value }
-            return nil
+    /// Flag, else `DRILL_*` variable, else default; every value checked.
+    func resolve(_ resolver: OptionResolver) throws(ConfigurationError) -> DrillSettings {
+        func seconds(_ option: String, _ flag: String?, default value: Double) throws(ConfigurationError) -> Double {
+            guard let duration = try resolver.duration(option, flag, .fractional) else { return value }
+            let (seconds, attoseconds) = duration.components
+            return Double(seconds) + Double(attoseconds) / 1e18
         }
-        func flag(_ flag: Bool, _ variable: String) -> Bool {
-            flag || ["1", "true", "yes"].contains(environment[variable]?.lowercased() ?? "")
-        }
-        func seconds(_ flag: String?, _ variable: String, option: String, default value: Double) throws -> Double {
-            guard let text = pick(flag, variable) else { return value }
-            guard let parsed = DrillDuration.seconds(text), parsed > 0 else {
-                throw DrillError.option("\(option): '\(text)' is not a duration (e.g. 500ms, 2s, 5m)")
-            }
-            return parsed
-        }
-        func url(_ flag: String?, _ variable: String, option: String, default value: String) throws -> String {
-            var text = pick(flag, variable) ?? value
-            guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-                scheme == "http" || scheme == "https", components.host?.isEmpty == false
-            else {
-                throw DrillError.option("\(option): '\(text)' is not an http(s) URL")
-            }
-            while text.hasSuffix("/") { text.removeLast() }
-            return text
-        }
-
         var settings = DrillSettings(
-            issuerURL: try url(self.issuerURL, "DRILL_ISSUER_URL", option: "--issuer-url", default: "http://127.0.0.1:8081"),
-            resourceURL: try url(self.resourceURL, "DRILL_RESOURCE_URL", option: "--resource-url", default: "http://127.0.0.1:8082"),
-            username: pick(self.username, "DRILL_USERNAME") ?? "user1",
-            password: pick(self.password, "DRILL_PASSWORD") ?? "password1",
-            adminUsername: pick(self.adminUsername, "DRILL_ADMIN_USERNAME") ?? "admin",
+            issuerURL: try resolver.httpURL("issuer-url", self.issuerURL, trimmingSlashes: true) ?? "http://127.0.0.1:8081",
+            resourceURL: try resolver.httpURL("resource-url", self.resourceURL, trimmingSlashes: true) ?? "http://127.0.0.1:8082",
+            username: resolver.string("username", self.username) ?? "user1",
+            password: resolver.string("password", self.password) ?? "password1",
+            adminUsername: resolver.string("admin-username", self.adminUsername) ?? "admin",
             adminPassword: "",
-            force: flag(self.force, "DRILL_FORCE"),
-            retire: flag(self.retire, "DRILL_RETIRE"),
-            issuerBin: pick(self.issuerBin, "DRILL_ISSUER_BIN"),
-            keysDir: pick(self.keysDir, "DRILL_KEYS_DIR")
+            force: resolver.isOn("force", self.force),
+            retire: resolver.isOn("retire", self.retire),
+            issuerBin: resolver.string("issuer-bin", self.issuerBin),
+            keysDir: resolver.string("keys-dir", self.keysDir)
         )
-        guard let adminPassword = pick(self.adminPassword, "DRILL_ADMIN_PASSWORD") else {
-            throw DrillError.option("--admin-password (or DRILL_ADMIN_PASSWORD) is required: rotating needs a user with role admin")
+        guard let adminPassword = resolver.string("admin-password", self.adminPassword) else {
+            throw ConfigurationError(
+                option: "--admin-password",
+                problem: "required (or \(resolver.variable("admin-password"))): rotating needs a user with role admin"
+            )
         }
         settings.adminPassword = adminPassword
-        if let text = pick(self.rate, "DRILL_RATE") {
-            guard let rate = Double(text), rate >= 1, rate <= 500 else {
-                throw DrillError.option("--rate: '\(text)' is not a number of requests per second between 1 and 500")
-            }
-            settings.rate = rate
-        }
-        settings.warmup = try seconds(self.warmup, "DRILL_WARMUP", option: "--warmup", default: settings.warmup)
-        settings.settle = try seconds(self.settle, "DRILL_SETTLE", option: "--settle", default: settings.settle)
-        settings.maxWait = try seconds(self.maxWait, "DRILL_MAX_WAIT", option: "--max-wait", default: settings.maxWait)
-        settings.timeout = try seconds(self.timeout, "DRILL_TIMEOUT", option: "--timeout", default: settings.timeout)
+        settings.rate = try resolver.number("rate", self.rate, in: 1...500) ?? settings.rate
+        settings.warmup = try seconds("warmup", self.warmup, default: settings.warmup)
+        settings.settle = try seconds("settle", self.settle, default: settings.settle)
+        settings.maxWait = try seconds("max-wait", self.maxWait, default: settings.maxWait)
+        settings.timeout = try seconds("timeout", self.timeout, default: settings.timeout)
         return settings
     }
 }
@@ -140,10 +123,11 @@ struct Healthcheck: AsyncParsableCommand {
     @Option(help: "Total time allowed (default 3s).") var timeout: String = "3s"
 
     func run() async throws {
-        guard let seconds = DrillDuration.seconds(self.timeout), seconds > 0 else {
-            Console.error("healthcheck: --timeout: '\(self.timeout)' is not a duration")
-            throw ExitCode(2)
+        let resolver = OptionResolver(environmentPrefix: "DRILL_HEALTHCHECK_", environment: [:])
+        let duration = try ConfigurationError.reporting(command: "rotation-drill healthcheck") { () throws(ConfigurationError) -> Duration in
+            try resolver.duration("timeout", self.timeout, .fractional) ?? .seconds(3)
         }
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         let options = CurlRequestOptions(
             connectTimeout: .milliseconds(Int64(min(seconds, 2) * 1000)), timeout: .milliseconds(Int64(seconds * 1000)), maxBodyBytes: 65_536
         )
@@ -158,24 +142,22 @@ struct Healthcheck: AsyncParsableCommand {
     }
 }
 
-/// Durations as the services take them (`300`, `300s`, `5m`, `1h`) plus `ms` and fractions.
-enum DrillDuration {
-    static func seconds(_ text: String) -> Double? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            return Double(text.dropLast(suffix.count)).map { $0 * scale }
-        }
-        return Double(text)
-    }
-}
-
+/// The drill's lines on standard error: errors as they are, progress through the logger
+/// (`--log-level`, `--log-format`) so the report alone is on standard output.
 enum Console {
-    static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+    private static let current = Mutex(LoggingSetup().makeLogger(label: "rotation-drill"))
+
+    /// Set by `RunDrill.run()` once the options are read.
+    static var logger: Logger {
+        get { self.current.withLock { $0 } }
+        set { self.current.withLock { $0 = newValue } }
     }
 
-    /// Progress lines go to standard error so the report alone is on standard output.
+    static func error(_ line: String) {
+        StandardError.writeLine(line)
+    }
+
     static func progress(_ line: String) {
-        error("drill: " + line)
+        self.logger.info("\(line)")
     }
 }

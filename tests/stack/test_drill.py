@@ -98,7 +98,7 @@ def test_drill_without_admin_password_names_the_option(binaries):
     result = subprocess.run([binaries["rotation-drill"], "run"], capture_output=True, text=True, timeout=30,
                             env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
-    assert result.stderr.splitlines()[0].startswith("rotation-drill: invalid option --admin-password")
+    assert result.stderr.splitlines()[0].startswith("rotation-drill: --admin-password: required")
 
 
 def test_drill_fails_when_the_resource_api_cannot_learn_the_new_key(stack):

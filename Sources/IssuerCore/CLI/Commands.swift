@@ -38,148 +38,56 @@ public struct IssuerOptions: ParsableArguments {
 
     public init() {}
 
-    /// Validates every option; the first bad one throws a `ConfigurationError` naming it.
+    /// Validates every option (flag, else `ISSUER_*` variable, else default); the first bad
+    /// one throws a `ConfigurationError` naming it.
     public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> IssuerConfiguration {
-        let source = OptionSource(environment: environment)
+        let resolver = OptionResolver(environmentPrefix: "ISSUER_", environment: environment)
         var configuration = IssuerConfiguration()
-        if let host = source.value(host, env: "ISSUER_HOST") {
-            guard !host.isEmpty, host.utf8.count < 256, !host.contains(where: \.isWhitespace) else {
-                throw ConfigurationError(option: "--host", problem: "'\(host)' is not a host name or address")
-            }
-            configuration.host = host
+        configuration.host = try resolver.host("host", self.host) ?? configuration.host
+        configuration.port = try resolver.port("port", self.port) ?? configuration.port
+        configuration.issuerURL =
+            try resolver.httpURL("issuer-url", self.issuerUrl, plain: true, trimmingSlashes: true) ?? configuration.issuerURL
+        configuration.audience = try resolver.word("audience", self.audience) ?? configuration.audience
+        configuration.keysDirectory = resolver.string("keys-dir", self.keysDir) ?? configuration.keysDirectory
+        configuration.databasePath = resolver.string("data", self.data) ?? configuration.databasePath
+        try StoreSelection.apply(resolver.string("store", self.store), to: &configuration)
+        if let value = try resolver.duration("access-ttl", self.accessTtl, .wholeSeconds) {
+            configuration.accessTTL = value.components.seconds
         }
-        if let text = source.value(port, env: "ISSUER_PORT") {
-            guard let value = Int(text), (0...65535).contains(value) else {
-                throw ConfigurationError(option: "--port", problem: "'\(text)' is not a port number (0-65535)")
-            }
-            configuration.port = value
+        if let value = try resolver.duration("refresh-ttl", self.refreshTtl, .wholeSeconds) {
+            configuration.refreshTTL = value.components.seconds
         }
-        if let text = source.value(issuerUrl, env: "ISSUER_ISSUER_URL") {
-            configuration.issuerURL = try Self.issuerURL(text)
+        if let value = try resolver.duration("jwks-max-age", self.jwksMaxAge, .wholeSeconds) {
+            configuration.jwksMaxAge = value.components.seconds
         }
-        if let text = source.value(audience, env: "ISSUER_AUDIENCE") {
-            guard !text.isEmpty, !text.contains(where: \.isWhitespace) else {
-                throw ConfigurationError(option: "--audience", problem: "'\(text)' must be a non-empty word")
-            }
-            configuration.audience = text
+        if case .some(let value) = try resolver.durationOrOff("rotate-every", self.rotateEvery, .wholeSeconds) {
+            configuration.rotateEvery = value?.components.seconds
         }
-        if let text = source.value(keysDir, env: "ISSUER_KEYS_DIR") { configuration.keysDirectory = text }
-        if let text = source.value(data, env: "ISSUER_DATA") { configuration.databasePath = text }
-        try StoreSelection.apply(source.value(store, env: "ISSUER_STORE"), to: &configuration)
-        if case .some(.some(let value)) = try source.duration(accessTtl, option: "--access-ttl", env: "ISSUER_ACCESS_TTL") {
-            configuration.accessTTL = value
-        }
-        if case .some(.some(let value)) = try source.duration(refreshTtl, option: "--refresh-ttl", env: "ISSUER_REFRESH_TTL") {
-            configuration.refreshTTL = value
-        }
-        if case .some(.some(let value)) = try source.duration(jwksMaxAge, option: "--jwks-max-age", env: "ISSUER_JWKS_MAX_AGE") {
-            configuration.jwksMaxAge = value
-        }
-        if case .some(let value) = try source.duration(rotateEvery, option: "--rotate-every", env: "ISSUER_ROTATE_EVERY", allowOff: true) {
-            configuration.rotateEvery = value
-        }
-        if let text = source.value(keyBits, env: "ISSUER_KEY_BITS") {
-            guard let value = Int(text), [2048, 3072, 4096].contains(value) else {
-                throw ConfigurationError(option: "--key-bits", problem: "'\(text)' is not one of 2048, 3072, 4096")
-            }
-            configuration.keyBits = value
-        }
-        if let text = source.value(logLevel, env: "ISSUER_LOG_LEVEL") {
-            guard let level = Logger.Level(rawValue: text.lowercased()) else {
-                throw ConfigurationError(
-                    option: "--log-level", problem: "'\(text)' is not one of trace, debug, info, notice, warning, error, critical"
-                )
-            }
-            configuration.logLevel = level
-        }
-        if let text = source.value(logFormat, env: "ISSUER_LOG_FORMAT") {
-            guard let format = LogFormat(rawValue: text.lowercased()) else {
-                throw ConfigurationError(option: "--log-format", problem: "'\(text)' is not text or json")
-            }
-            configuration.logFormat = format
-        }
-        if let text = source.value(bcryptCost, env: "ISSUER_BCRYPT_COST") {
-            // Test-only knob (hidden): real deployments keep the default of 10 or more.
-            guard let value = UInt8(text), (4...31).contains(value) else {
-                throw ConfigurationError(option: "--bcrypt-cost", problem: "'\(text)' is not between 4 and 31")
-            }
-            configuration.bcryptCost = value
+        configuration.keyBits = try resolver.integer("key-bits", self.keyBits, oneOf: [2048, 3072, 4096]) ?? configuration.keyBits
+        let logging = try resolver.logging(level: self.logLevel, format: self.logFormat)
+        configuration.logLevel = logging.level
+        configuration.logFormat = logging.format
+        // Test-only knob (hidden): real deployments keep the default of 10 or more.
+        if let cost = try resolver.integer("bcrypt-cost", self.bcryptCost, in: 4...31) {
+            configuration.bcryptCost = UInt8(cost)
         }
         return configuration
     }
 
-    static func issuerURL(_ text: String) throws -> String {
-        var trimmed = text
-        while trimmed.hasSuffix("/") { trimmed.removeLast() }
-        guard let components = URLComponents(string: trimmed),
-            let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
-            let host = components.host, !host.isEmpty,
-            components.query == nil, components.fragment == nil, components.user == nil
-        else {
-            throw ConfigurationError(option: "--issuer-url", problem: "'\(text)' is not an http(s) URL without query or fragment")
-        }
-        return trimmed
-    }
-
-    /// Resolves, or prints the one-line error and exits with status 2.
+    /// Resolves, or prints the error (two lines) and exits with status 2.
     func resolveOrExit() throws -> IssuerConfiguration {
         do {
-            return try resolve()
+            return try self.resolve()
         } catch let error as ConfigurationError {
-            CLIOutput.error("issuer: \(error.description)")
-            CLIOutput.error("Run 'issuer --help' for the options.")
-            throw ExitCode(2)
+            throw error.report(command: "issuer")
         }
     }
 }
 
+/// The subcommands' messages on standard error.
 enum CLIOutput {
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
-}
-
-func makeLogger(_ configuration: IssuerConfiguration, label: String = "issuer") -> Logger {
-    var logger: Logger
-    switch configuration.logFormat {
-    case .text: logger = Logger(label: label) { DeferredMetadataLogHandler(StreamLogHandler.standardError(label: $0)) }
-    case .json: logger = Logger(label: label) { DeferredMetadataLogHandler(JSONLogHandler(label: $0)) }
-    }
-    logger.logLevel = configuration.logLevel
-    return logger
-}
-
-/// Keeps the metadata set on a logger (Hummingbird gives every request's logger a request
-/// id) and hands it to the wrapped handler only when a line is written: StreamLogHandler
-/// renders its metadata to text on every change, i.e. on every request, logged or not.
-struct DeferredMetadataLogHandler: LogHandler {
-    private var inner: any LogHandler
-    var metadata: Logger.Metadata
-
-    init(_ inner: any LogHandler) {
-        self.inner = inner
-        self.metadata = inner.metadata
-    }
-
-    var logLevel: Logger.Level {
-        get { inner.logLevel }
-        set { inner.logLevel = newValue }
-    }
-
-    var metadataProvider: Logger.MetadataProvider? {
-        get { inner.metadataProvider }
-        set { inner.metadataProvider = newValue }
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var handler = inner
-        handler.metadata = metadata
-        handler.log(event: event)
+        StandardError.writeLine(line)
     }
 }
 
@@ -195,18 +103,7 @@ public struct Serve: AsyncParsableCommand {
         let configuration = try options.resolveOrExit()
         // SIGHUP means "reload keys", never "terminate", even before the handler is up.
         signal(SIGHUP, SIG_IGN)
-        let format = configuration.logFormat
-        let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler: any LogHandler
-            switch format {
-            case .text: handler = StreamLogHandler.standardError(label: label)
-            case .json: handler = JSONLogHandler(label: label)
-            }
-            handler.logLevel = level
-            return handler
-        }
-        let logger = makeLogger(configuration)
+        let logger = configuration.logging.bootstrap(label: "issuer")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let app: IssuerApplication
@@ -216,10 +113,9 @@ public struct Serve: AsyncParsableCommand {
             )
         } catch let error as KeyDirectoryError {
             CLIOutput.error("issuer: \(error.description)")
-            throw ExitCode(2)
+            throw ExitCode(ConfigurationError.exitStatus)
         } catch let error as ConfigurationError {
-            CLIOutput.error("issuer: \(error.description)")
-            throw ExitCode(2)
+            throw error.report(command: "issuer")
         }
         // runService traps SIGTERM and SIGINT: stop accepting, finish in-flight requests, exit 0.
         try await app.runService()

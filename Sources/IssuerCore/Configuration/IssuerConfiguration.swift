@@ -3,20 +3,13 @@ import Logging
 import ServiceSupport
 import SharedJWT
 
-/// A configuration value that could not be used: names the option, exits with status 2.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let option: String
-    public let problem: String
-    public init(option: String, problem: String) {
-        self.option = option
-        self.problem = problem
-    }
-    public var description: String { "invalid value for \(option): \(problem)" }
-}
+/// The option error of the three executables (ServiceSupport); the alias lets the files
+/// of this module that do not import ServiceSupport (the stores) throw it.
+typealias ConfigurationError = ServiceSupport.ConfigurationError
 
-public enum LogFormat: String, Sendable, CaseIterable {
-    case text, json
-}
+/// Moved to ServiceSupport (all three executables' loggers use it); the alias keeps the
+/// module's tests that name it compiling unchanged.
+typealias DeferredMetadataLogHandler = ServiceSupport.DeferredMetadataLogHandler
 
 /// Everything the Issuer needs to run, already validated.
 public struct IssuerConfiguration: Sendable {
@@ -63,22 +56,21 @@ public struct IssuerConfiguration: Sendable {
     }
 }
 
-/// Reads an option from its flag value or its `ISSUER_*` variable (the flag wins).
-struct OptionSource {
-    var environment: [String: String]
-
-    func value(_ flag: String?, env: String) -> String? {
-        if let flag { return flag }
-        if let value = environment[env], !value.isEmpty { return value }
-        return nil
+extension IssuerConfiguration: CustomStringConvertible, CustomDebugStringConvertible {
+    /// The options, the store URL without its password: swift-service-lifecycle logs each
+    /// service's description at debug level, and a service holding this configuration
+    /// describes it with this.
+    public var description: String {
+        let store = self.storeURL.map { SecretRedaction.redact($0) } ?? self.databasePath
+        return "IssuerConfiguration(host: \(self.host), port: \(self.port), issuerURL: \(self.issuerURL), "
+            + "audience: \(self.audience), keysDirectory: \(self.keysDirectory), store: \(store), "
+            + "accessTTL: \(self.accessTTL), refreshTTL: \(self.refreshTTL), jwksMaxAge: \(self.jwksMaxAge), "
+            + "rotateEvery: \(self.rotateEvery.map(String.init) ?? "off"), keyBits: \(self.keyBits), "
+            + "logLevel: \(self.logLevel), logFormat: \(self.logFormat))"
     }
 
-    func duration(_ flag: String?, option: String, env: String, allowOff: Bool = false) throws -> Int64?? {
-        guard let text = value(flag, env: env) else { return .none }
-        if allowOff, ["off", "0", "none", "never"].contains(text.lowercased()) { return .some(nil) }
-        guard let seconds = DurationText.seconds(text), seconds > 0 else {
-            throw ConfigurationError(option: option, problem: "'\(text)' is not a positive duration (use e.g. 300, 300s, 5m, 1h, 30d)")
-        }
-        return .some(seconds)
-    }
+    public var debugDescription: String { self.description }
+
+    /// `--log-level` and `--log-format`, for `LoggingSetup`.
+    public var logging: LoggingSetup { LoggingSetup(level: self.logLevel, format: self.logFormat) }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import ServiceSupport
 
 /// Where the Issuer keeps its state: `--store` (`ISSUER_STORE`) is a SQLite path or a
 /// `postgres://` URL; without it, `--data` (the SQLite file) as before.
@@ -8,7 +9,9 @@ enum StoreSelection {
     /// Applies a `--store` value: a postgres URL selects PostgreSQL, anything else is the SQLite path.
     static func apply(_ text: String?, to configuration: inout IssuerConfiguration) throws {
         guard let text else { return }
-        guard !text.isEmpty else { throw ConfigurationError(option: "--store", problem: "empty value") }
+        guard !text.isEmpty else {
+            throw ConfigurationError(option: "--store", value: text, isNot: "a SQLite path or a postgres:// URL")
+        }
         if PostgresLocation.isPostgresURL(text) {
             _ = try PostgresLocation(url: text)
             configuration.storeURL = text
@@ -63,10 +66,9 @@ enum IssuerStores {
     /// For the CLI subcommands: the store, with the PostgreSQL pool running in the background
     /// until the process ends.
     static func openForCommand(_ configuration: IssuerConfiguration) async throws -> any IssuerStore {
-        var logger = Logger(label: "issuer")
         // The pool starts in a detached task: its "run() not called yet" warning on the first
         // query is expected here (the query waits for it), so only errors are shown.
-        logger.logLevel = .error
+        let logger = LoggingSetup(level: .error, format: configuration.logFormat).makeLogger(label: "issuer")
         let opened = try await open(configuration, logger: logger, connectTimeout: .seconds(5))
         if let service = opened.service {
             Task { try? await service.run() }

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import HTTPEdge
 import Hummingbird
@@ -11,6 +10,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import SharedJWT
+import UnixSignals
 
 /// The Issuer as one Hummingbird application type.
 public typealias IssuerApplication = Application<RouterResponder<IssuerRequestContext>>
@@ -65,7 +65,15 @@ public func makeIssuerApplication(
 
     // The SIGHUP handler is in place before the server accepts anything, so a SIGHUP
     // sent as soon as the server is up is never lost.
-    let hangups = handleSIGHUP ? HangupSignals() : nil
+    // The initializer returns once the signal source is registered; SIGHUP is ignored first
+    // so that one arriving in between cannot terminate the process.
+    let hangups: UnixSignalsSequence?
+    if handleSIGHUP {
+        signal(SIGHUP, SIG_IGN)
+        hangups = await UnixSignalsSequence(trapping: .sighup)
+    } else {
+        hangups = nil
+    }
     let maintenance = IssuerMaintenanceService(
         keyRing: keyRing, store: store, configuration: configuration, hangups: hangups, logger: logger
     )
@@ -99,44 +107,22 @@ enum IssuerEventLoops {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: AvailableCPUs.eventLoops(coreCount: System.coreCount))
 }
 
-/// SIGHUP as an async sequence; the default action (terminate) is replaced at once.
-/// @unchecked: the only mutable state is the dispatch source, whose cancel() is thread-safe.
-final class HangupSignals: @unchecked Sendable {
-    let stream: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
-    private let source: any DispatchSourceSignal
-
-    init() {
-        signal(SIGHUP, SIG_IGN)
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        self.stream = stream
-        self.continuation = continuation
-        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler { continuation.yield() }
-        source.resume()
-    }
-
-    func stop() {
-        source.cancel()
-        continuation.finish()
-    }
-}
-
 /// Background work: re-reads keys/ (every `keyReloadInterval` and on SIGHUP), applies
 /// the lifecycle timers (auto-retire, --rotate-every), purges expired rows.
 struct IssuerMaintenanceService: Service {
     let keyRing: KeyRing
     let store: any IssuerStore
     let configuration: IssuerConfiguration
-    let hangups: HangupSignals?
+    /// SIGHUP (swift-service-lifecycle's `UnixSignals`); nil when not handled (tests).
+    let hangups: UnixSignalsSequence?
     let logger: Logger
 
     func run() async throws {
-        defer { hangups?.stop() }
         await withTaskGroup(of: Void.self) { group in
             if let hangups {
                 group.addTask {
-                    for await _ in hangups.stream {
+                    // Ends when the task group is cancelled (the stream's iterator is cancellable).
+                    for await _ in hangups {
                         logger.info("SIGHUP: reloading keys")
                         keyRing.refresh()
                     }
@@ -160,8 +146,13 @@ struct IssuerMaintenanceService: Service {
             }
             // Stop the loops on graceful shutdown (the server finishes in-flight requests).
             try? await gracefulShutdown()
-            hangups?.stop()
             group.cancelAll()
         }
     }
+}
+
+extension IssuerMaintenanceService: CustomStringConvertible {
+    /// The service's name only: swift-service-lifecycle logs it at debug level, and the
+    /// default (every stored property) would print the configuration.
+    var description: String { "IssuerMaintenanceService" }
 }

@@ -76,146 +76,43 @@ public struct ResourceAPICommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        if let command, command != "serve" {
-            Self.fail("unknown command '\(command)': the ResourceAPI only has 'serve'")
-        }
-        let configuration: ResourceAPIConfiguration
-        do {
-            configuration = try self.resolve(environment: ProcessInfo.processInfo.environment)
-        } catch {
-            Self.fail(error.description)
+        let configuration = try ConfigurationError.reporting(command: "resource-api") {
+            () throws(ConfigurationError) -> ResourceAPIConfiguration in
+            if let command = self.command, command != "serve" {
+                throw ConfigurationError(option: "command", value: command, isNot: "serve, the ResourceAPI's only command")
+            }
+            return try self.resolve(environment: ProcessInfo.processInfo.environment)
         }
 
-        LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = switch configuration.logFormat {
-            case .text: StreamLogHandler.standardError(label: label)
-            case .json: JSONLogHandler(label: label)
-            }
-            handler.logLevel = configuration.logLevel
-            return handler
-        }
-        let logger = {
-            var logger = Logger(label: "resource-api")
-            logger.logLevel = configuration.logLevel
-            return logger
-        }()
+        let logger = configuration.logging.bootstrap(label: "resource-api")
 
         let metrics = ResourceAPIMetrics(registry: PrometheusCollectorRegistry())
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
 
         let api = ResourceAPI(configuration: configuration, logger: logger, metrics: metrics)
         let app = api.makeApplication { port in
-            logger.info("resource-api listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+            logger.info("resource-api listening", metadata: ["host": "\(configuration.host)", "port": .stringConvertible(port)])
         }
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 
-    /// Prints one line naming the problem and exits with status 2, as the contract asks.
-    static func fail(_ message: String) -> Never {
-        StandardError.write("error: \(message)\nUsage: resource-api [serve] [--option value]... (see --help)\n")
-        Glibc.exit(2)
-    }
-
-    /// Flag, else environment variable, else default; every value checked.
+    /// Flag, else `RESOURCE_API_*` variable, else default; every value checked.
     func resolve(environment: [String: String]) throws(ConfigurationError) -> ResourceAPIConfiguration {
-        var resolver = OptionResolver(environment: environment)
+        let resolver = OptionResolver(environmentPrefix: "RESOURCE_API_", environment: environment)
         var configuration = ResourceAPIConfiguration()
-        if let value = resolver.value("host", self.host) {
-            guard !value.isEmpty else { throw resolver.invalid("host", value, "an address such as 127.0.0.1") }
-            configuration.host = value
-        }
-        if let value = resolver.value("port", self.port) {
-            guard let port = Int(value), (0...65535).contains(port) else {
-                throw resolver.invalid("port", value, "a port number from 0 to 65535")
-            }
-            configuration.port = port
-        }
-        if let value = resolver.value("issuer-url", self.issuerURL) {
-            guard OptionResolver.isHTTPURL(value) else { throw resolver.invalid("issuer-url", value, "an http or https URL") }
-            configuration.issuerURL = value
-        }
-        if let value = resolver.value("jwks-url", self.jwksURL) {
-            guard OptionResolver.isHTTPURL(value) else { throw resolver.invalid("jwks-url", value, "an http or https URL") }
-            configuration.jwksURL = value
-        }
-        if let value = resolver.value("expected-issuer", self.expectedIssuer) {
-            guard !value.isEmpty else { throw resolver.invalid("expected-issuer", value, "the iss value tokens carry") }
-            configuration.expectedIssuer = value
-        }
-        if let value = resolver.value("audience", self.audience) {
-            guard !value.isEmpty else { throw resolver.invalid("audience", value, "the aud value tokens carry") }
-            configuration.audience = value
-        }
-        configuration.leeway = try resolver.duration("leeway", self.leeway, default: configuration.leeway, allowZero: true)
-        configuration.jwksMinRefresh = try resolver.duration("jwks-min-refresh", self.jwksMinRefresh, default: configuration.jwksMinRefresh)
-        configuration.jwksMaxStale = try resolver.duration("jwks-max-stale", self.jwksMaxStale, default: configuration.jwksMaxStale)
-        configuration.revocationPoll = try resolver.duration("revocation-poll", self.revocationPoll, default: configuration.revocationPoll)
-        if let value = resolver.value("log-level", self.logLevel) {
-            guard let level = Logger.Level(rawValue: value.lowercased()) else {
-                throw resolver.invalid("log-level", value, "one of trace, debug, info, notice, warning, error, critical")
-            }
-            configuration.logLevel = level
-        }
-        if let value = resolver.value("log-format", self.logFormat) {
-            guard let format = ResourceAPIConfiguration.LogFormat(rawValue: value.lowercased()) else {
-                throw resolver.invalid("log-format", value, "text or json")
-            }
-            configuration.logFormat = format
-        }
+        configuration.host = try resolver.host("host", self.host) ?? configuration.host
+        configuration.port = try resolver.port("port", self.port) ?? configuration.port
+        configuration.issuerURL = try resolver.httpURL("issuer-url", self.issuerURL) ?? configuration.issuerURL
+        configuration.jwksURL = try resolver.httpURL("jwks-url", self.jwksURL) ?? configuration.jwksURL
+        configuration.expectedIssuer = try resolver.word("expected-issuer", self.expectedIssuer) ?? configuration.expectedIssuer
+        configuration.audience = try resolver.word("audience", self.audience) ?? configuration.audience
+        configuration.leeway = try resolver.duration("leeway", self.leeway, .nonNegative) ?? configuration.leeway
+        configuration.jwksMinRefresh = try resolver.duration("jwks-min-refresh", self.jwksMinRefresh, .positive) ?? configuration.jwksMinRefresh
+        configuration.jwksMaxStale = try resolver.duration("jwks-max-stale", self.jwksMaxStale, .positive) ?? configuration.jwksMaxStale
+        configuration.revocationPoll = try resolver.duration("revocation-poll", self.revocationPoll, .positive) ?? configuration.revocationPoll
+        let logging = try resolver.logging(level: self.logLevel, format: self.logFormat)
+        configuration.logLevel = logging.level
+        configuration.logFormat = logging.format
         return configuration
-    }
-}
-
-/// An invalid option; `description` is the one line printed before exiting with 2.
-public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
-    public var description: String
-}
-
-/// Reads one option from its flag or its `RESOURCE_API_*` variable and remembers which,
-/// so an error names what the user actually wrote.
-struct OptionResolver {
-    let environment: [String: String]
-    private var sources: [String: String] = [:]
-
-    init(environment: [String: String]) {
-        self.environment = environment
-    }
-
-    static func variable(_ option: String) -> String {
-        "RESOURCE_API_" + String(option.uppercased().map { $0 == "-" ? "_" : $0 })
-    }
-
-    mutating func value(_ option: String, _ flag: String?) -> String? {
-        if let flag {
-            self.sources[option] = "--\(option)"
-            return flag
-        }
-        // An empty variable counts as unset (compose files often pass `${X:-}`).
-        if let value = self.environment[Self.variable(option)], !value.isEmpty {
-            self.sources[option] = Self.variable(option)
-            return value
-        }
-        return nil
-    }
-
-    func invalid(_ option: String, _ value: String, _ expected: String) -> ConfigurationError {
-        let source = self.sources[option] ?? "--\(option)"
-        let shown = String(value.prefix(64))
-        return ConfigurationError(description: "invalid value '\(shown)' for \(source): expected \(expected)")
-    }
-
-    mutating func duration(_ option: String, _ flag: String?, default: Duration, allowZero: Bool = false) throws(ConfigurationError) -> Duration {
-        guard let value = self.value(option, flag) else { return `default` }
-        guard let duration = DurationText.parse(value), allowZero || duration > .zero else {
-            throw self.invalid(option, value, "a duration such as 300, 300s, 5m, 1h or 30d\(allowZero ? "" : " (above zero)")")
-        }
-        return duration
-    }
-
-    static func isHTTPURL(_ value: String) -> Bool {
-        guard let components = URLComponents(string: value), let scheme = components.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
-        else { return false }
-        return true
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import HTTPEdge
 import Logging
+import ServiceSupport
 
 /// Everything the ResourceAPI needs to run. The command line fills the first block;
 /// tests also tune the second (intervals, bounds, the clock) to stay fast.
@@ -53,9 +54,11 @@ public struct ResourceAPIConfiguration: Sendable {
 
     public init() {}
 
-    public enum LogFormat: String, Sendable, CaseIterable {
-        case text, json
-    }
+    /// `--log-format` (the one type of the three executables).
+    public typealias LogFormat = ServiceSupport.LogFormat
+
+    /// `--log-level` and `--log-format`, for `LoggingSetup`.
+    public var logging: LoggingSetup { LoggingSetup(level: self.logLevel, format: self.logFormat) }
 
     /// The kid negative-cache lifetime: by default as long as no new fetch could happen anyway.
     var effectiveUnknownKidTTL: Duration { self.unknownKidTTL ?? self.jwksMinRefresh }

@@ -58,41 +58,37 @@ public struct JSONLogHandler: LogHandler {
         self.write(Data(line))
     }
 
+    /// Integer and floating-point metadata (`"port": .stringConvertible(8081)`) as a JSON
+    /// number; integers beyond 2^53, which a JSON number would round, stay strings.
+    static func number(_ value: any CustomStringConvertible & Sendable) -> Double? {
+        let limit = 9_007_199_254_740_992.0
+        func exact<T: BinaryInteger>(_ integer: T) -> Double? {
+            let double = Double(integer)
+            return abs(double) < limit ? double : nil
+        }
+        switch value {
+        case let value as Int: return exact(value)
+        case let value as Int8: return exact(value)
+        case let value as Int16: return exact(value)
+        case let value as Int32: return exact(value)
+        case let value as Int64: return exact(value)
+        case let value as UInt: return exact(value)
+        case let value as UInt8: return exact(value)
+        case let value as UInt16: return exact(value)
+        case let value as UInt32: return exact(value)
+        case let value as UInt64: return exact(value)
+        case let value as Double: return value.isFinite ? value : nil
+        case let value as Float: return value.isFinite ? Double(value) : nil
+        default: return nil
+        }
+    }
+
     private static func json(_ value: Logger.MetadataValue) -> JSONValue {
         switch value {
         case .string(let string): .string(string)
-        case .stringConvertible(let convertible): .string(convertible.description)
+        case .stringConvertible(let convertible): Self.number(convertible).map(JSONValue.number) ?? .string(convertible.description)
         case .array(let array): .array(array.map(json))
         case .dictionary(let dictionary): .object(dictionary.sorted(by: { $0.key < $1.key }).map { ($0.key, json($0.value)) })
-        }
-    }
-}
-
-/// Whole writes to file descriptor 2, one at a time. write(2) rather than FileHandle:
-/// FileHandle is in full Foundation, which the services do not link (FoundationEssentials
-/// keeps the ResourceAPI's resident memory down).
-public enum StandardError {
-    private static let lock = Mutex(())
-
-    public static func write(_ text: String) {
-        self.write(Data(text.utf8))
-    }
-
-    public static func write(_ data: Data) {
-        self.lock.withLock { _ in
-            data.withUnsafeBytes { bytes in
-                guard var next = bytes.baseAddress else { return }
-                var left = bytes.count
-                while left > 0 {
-                    let written = Glibc.write(2, next, left)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return  // nowhere left to report a failing standard error
-                    }
-                    next += written
-                    left -= written
-                }
-            }
         }
     }
 }
