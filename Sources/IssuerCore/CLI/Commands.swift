@@ -34,6 +34,8 @@ public struct IssuerOptions: ParsableArguments {
     @Option(help: "RSA key size: 2048, 3072 or 4096 (ISSUER_KEY_BITS; default 2048).") var keyBits: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (ISSUER_LOG_LEVEL; default info).") var logLevel: String?
     @Option(help: "text or json (ISSUER_LOG_FORMAT; default text).") var logFormat: String?
+    @Option(help: "on: refresh grants of /token are answered on the event loop; off: every request through the router (ISSUER_FAST_PATH; default on).")
+    var fastPath: String?
     @Option(help: .hidden) var bcryptCost: String?
 
     public init() {}
@@ -64,6 +66,7 @@ public struct IssuerOptions: ParsableArguments {
             configuration.rotateEvery = value?.components.seconds
         }
         configuration.keyBits = try resolver.integer("key-bits", self.keyBits, oneOf: [2048, 3072, 4096]) ?? configuration.keyBits
+        configuration.fastPath = try resolver.choice("fast-path", self.fastPath, as: OnOff.self)?.isOn ?? configuration.fastPath
         let logging = try resolver.logging(level: self.logLevel, format: self.logFormat)
         configuration.logLevel = logging.level
         configuration.logFormat = logging.format

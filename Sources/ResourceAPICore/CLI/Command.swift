@@ -39,6 +39,11 @@ public struct ResourceAPICommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (RESOURCE_API_LOG_LEVEL; default info).")
     var logLevel: String?
     @Option(name: .customLong("log-format"), help: "text or json (RESOURCE_API_LOG_FORMAT; default text).") var logFormat: String?
+    @Option(
+        name: .customLong("fast-path"),
+        help: "on: the hot routes are answered on the event loop; off: every request through the router (RESOURCE_API_FAST_PATH; default on)."
+    )
+    var fastPath: String?
 
     @Argument(help: "serve (the default and only command).") var command: String?
 
@@ -110,6 +115,7 @@ public struct ResourceAPICommand: AsyncParsableCommand {
         configuration.jwksMinRefresh = try resolver.duration("jwks-min-refresh", self.jwksMinRefresh, .positive) ?? configuration.jwksMinRefresh
         configuration.jwksMaxStale = try resolver.duration("jwks-max-stale", self.jwksMaxStale, .positive) ?? configuration.jwksMaxStale
         configuration.revocationPoll = try resolver.duration("revocation-poll", self.revocationPoll, .positive) ?? configuration.revocationPoll
+        configuration.fastPath = try resolver.choice("fast-path", self.fastPath, as: OnOff.self)?.isOn ?? configuration.fastPath
         let logging = try resolver.logging(level: self.logLevel, format: self.logFormat)
         configuration.logLevel = logging.level
         configuration.logFormat = logging.format
