@@ -1,27 +1,5 @@
 import Foundation
 
-/// The validated options of one drill.
-struct DrillSettings: Sendable {
-    var issuerURL: String
-    var resourceURL: String
-    var username: String
-    var password: String
-    var adminUsername: String
-    var adminPassword: String
-    var force: Bool
-    var retire: Bool
-    var issuerBin: String?
-    var keysDir: String?
-    /// Greet requests per second in each stream.
-    var rate: Double = 20
-    var warmup: Double = 1
-    var settle: Double = 2
-    var maxWait: Double = 600
-    var timeout: Double = 30
-    /// How often the fresh stream gets a new access token through /refresh.
-    var refreshInterval: Double = 0.25
-}
-
 /// Runs the drill: traffic in the background, rotation and retire in the foreground.
 struct Drill: Sendable {
     let settings: DrillSettings
@@ -229,34 +207,5 @@ struct Drill: Sendable {
     static func seconds(_ duration: Duration) -> Double {
         let (seconds, attoseconds) = duration.components
         return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}
-
-/// Runs a program to completion without blocking a thread of the cooperative pool.
-enum ChildProcess {
-    struct Result: Sendable {
-        var status: Int32
-        var errorOutput: String
-    }
-
-    static func run(_ path: String, arguments: [String]) async -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let errorPipe = Pipe()
-        process.standardError = errorPipe
-        process.standardOutput = FileHandle.nullDevice
-        return await withCheckedContinuation { continuation in
-            process.terminationHandler = { finished in
-                let data = errorPipe.fileHandleForReading.readDataToEndOfFile()
-                continuation.resume(returning: Result(status: finished.terminationStatus, errorOutput: String(decoding: data, as: UTF8.self)))
-            }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(returning: Result(status: -1, errorOutput: "cannot start \(path): \(error)"))
-            }
-        }
     }
 }

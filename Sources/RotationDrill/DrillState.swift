@@ -1,10 +1,5 @@
 import Foundation
 
-/// The two kinds of traffic: tokens just issued, and tokens issued before the rotation.
-enum Stream: String, Sendable, CaseIterable {
-    case fresh, old
-}
-
 /// Everything the traffic tasks share: tokens to use, counters, and the moments the report
 /// is about. One actor, so the counts are exact.
 actor DrillState {

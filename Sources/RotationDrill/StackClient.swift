@@ -1,50 +1,5 @@
 import CurlClient
 import Foundation
-import SharedJWT
-
-/// Why the drill could not run at all (exit status 2).
-enum DrillError: Error, CustomStringConvertible {
-    case stack(String)
-
-    var description: String {
-        switch self {
-        case .stack(let message): message
-        }
-    }
-}
-
-/// An access token with what the drill needs to know about it (read, not verified).
-struct DrillToken: Sendable {
-    let access: String
-    let refresh: String?
-    let kid: String
-    /// `exp`, seconds since 1970.
-    let expiresAt: Double
-
-    init(access: String, refresh: String?) throws(DrillError) {
-        guard let jws = try? JWS.parse(access), let kid = jws.header.kid, let exp = jws.claims.expiresAt else {
-            throw DrillError.stack("the Issuer returned an access token without a readable kid or exp")
-        }
-        self.access = access
-        self.refresh = refresh
-        self.kid = kid
-        self.expiresAt = Double(exp)
-    }
-}
-
-/// What one greet request came to.
-enum GreetOutcome: Sendable {
-    case accepted
-    /// Not 200: `kind` is the status, the RFC 6750 error and its description, or the transport error.
-    case refused(kind: String)
-}
-
-/// One key of `/admin/keys` or of the rotate response.
-struct KeyEntry: Decodable, Sendable {
-    let kid: String
-    let state: String
-    let deactivated_at: Int64?
-}
 
 enum RotateOutcome: Sendable {
     case rotated([KeyEntry])
@@ -210,8 +165,4 @@ struct StackClient: Sendable {
         guard let fields = errorFields(response.body), !fields.description.isEmpty else { return "\(response.status)" }
         return "\(response.status) \(fields.description)"
     }
-}
-
-struct DrillFailure: Error {
-    let kind: String
 }

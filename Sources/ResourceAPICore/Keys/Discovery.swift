@@ -5,11 +5,6 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A fetch that answered, but not what was expected.
-struct FetchFailure: Error, CustomStringConvertible {
-    var description: String
-}
-
 /// Finds the expected issuer and the JWKS URL: from configuration when `--jwks-url` is
 /// set, otherwise from the Issuer's RFC 8414 / OpenID discovery document.
 struct Discovery {

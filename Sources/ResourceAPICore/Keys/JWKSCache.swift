@@ -9,21 +9,6 @@ import ServiceLifecycle
 import SharedJWT
 import Synchronization
 
-/// Which issuer to expect and where its keys are; known once discovery succeeded.
-public struct KeySource: Sendable, Equatable {
-    public var expectedIssuer: String
-    public var jwksURL: String
-}
-
-/// The answer to "which key is `kid`?".
-public enum KeyLookup: Sendable {
-    case found(RSAPublicKey)
-    /// Not in the set, even after the fetch it was allowed to trigger.
-    case unknown
-    /// No JWK Set yet, or the last good one is older than `jwks-max-stale`.
-    case unavailable(retryAfter: Int)
-}
-
 /// The JWK Set cache: a `Service` that discovers the Issuer, keeps the key set fresh in
 /// the background, and answers lookups from a snapshot.
 ///

@@ -102,18 +102,6 @@ enum CurlTransfer {
     }
 }
 
-/// What the callbacks collect. Reached through curl's `void *userdata`.
-final class TransferState {
-    let maxBodyBytes: Int
-    var body: [UInt8] = []
-    var headers = CurlHeaders()
-    var exceeded = false
-
-    init(maxBodyBytes: Int) {
-        self.maxBodyBytes = maxBodyBytes
-    }
-}
-
 /// Body bytes; returning less than given makes curl abort with CURLE_WRITE_ERROR.
 private let curlWriteBody: chttp_write_callback = { data, size, count, userdata in
     guard let data, let userdata else { return 0 }

@@ -1,0 +1,4 @@
+public enum CurlMethod: String, Sendable {
+    case get = "GET"
+    case post = "POST"
+}

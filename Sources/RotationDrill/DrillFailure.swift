@@ -1,0 +1,3 @@
+struct DrillFailure: Error {
+    let kind: String
+}

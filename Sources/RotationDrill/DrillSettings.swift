@@ -1,0 +1,21 @@
+/// The validated options of one drill.
+struct DrillSettings: Sendable {
+    var issuerURL: String
+    var resourceURL: String
+    var username: String
+    var password: String
+    var adminUsername: String
+    var adminPassword: String
+    var force: Bool
+    var retire: Bool
+    var issuerBin: String?
+    var keysDir: String?
+    /// Greet requests per second in each stream.
+    var rate: Double = 20
+    var warmup: Double = 1
+    var settle: Double = 2
+    var maxWait: Double = 600
+    var timeout: Double = 30
+    /// How often the fresh stream gets a new access token through /refresh.
+    var refreshInterval: Double = 0.25
+}
