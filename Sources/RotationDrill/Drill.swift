@@ -90,7 +90,8 @@ struct Drill: Sendable {
             return
         }
         guard let issuerBin = self.settings.issuerBin else {
-            let message = "skipped: the contract offers the emergency retire only as 'issuer keys retire KID' on the Issuer's host; pass --issuer-bin (and --keys-dir) to run it"
+            let message =
+                "skipped: the contract offers the emergency retire only as 'issuer keys retire KID' on the Issuer's host; pass --issuer-bin (and --keys-dir) to run it"
             Console.progress(message)
             report.retire = .init(status: message)
             return

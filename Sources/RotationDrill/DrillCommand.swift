@@ -42,9 +42,15 @@ struct RunDrill: AsyncParsableCommand {
     var force = false
     @Flag(help: "After the rotation, retire the old key as in an emergency and measure when its tokens are refused (DRILL_RETIRE=1).")
     var retire = false
-    @Option(name: .customLong("issuer-bin"), help: "The issuer executable that runs 'issuer keys retire' for --retire (DRILL_ISSUER_BIN). The contract has no HTTP endpoint for it.")
+    @Option(
+        name: .customLong("issuer-bin"),
+        help: "The issuer executable that runs 'issuer keys retire' for --retire (DRILL_ISSUER_BIN). The contract has no HTTP endpoint for it."
+    )
     var issuerBin: String?
-    @Option(name: .customLong("keys-dir"), help: "--keys-dir passed to 'issuer keys retire' (DRILL_KEYS_DIR; default: the issuer's own, ISSUER_KEYS_DIR or keys).")
+    @Option(
+        name: .customLong("keys-dir"),
+        help: "--keys-dir passed to 'issuer keys retire' (DRILL_KEYS_DIR; default: the issuer's own, ISSUER_KEYS_DIR or keys)."
+    )
     var keysDir: String?
     @Option(help: "Greet requests per second in each of the two streams, fresh and old tokens (DRILL_RATE; default 20).") var rate: String?
     @Option(help: "Traffic before the rotation (DRILL_WARMUP; default 1s).") var warmup: String?
@@ -129,7 +135,9 @@ struct Healthcheck: AsyncParsableCommand {
         }
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         let options = CurlRequestOptions(
-            connectTimeout: .milliseconds(Int64(min(seconds, 2) * 1000)), timeout: .milliseconds(Int64(seconds * 1000)), maxBodyBytes: 65_536
+            connectTimeout: .milliseconds(Int64(min(seconds, 2) * 1000)),
+            timeout: .milliseconds(Int64(seconds * 1000)),
+            maxBodyBytes: 65_536
         )
         do {
             let response = try await CurlClient.shared.get(self.url, options: options)

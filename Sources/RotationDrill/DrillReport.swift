@@ -26,9 +26,13 @@ struct DrillReport: Encodable, Sendable {
         }
 
         private enum CodingKeys: String, CodingKey {
-            case status, commandSeconds = "command_seconds", onFeedSeconds = "on_feed_seconds"
-            case refusedSeconds = "refused_seconds", refusedWith = "refused_with"
-            case acceptedAfterRefusal = "accepted_after_refusal", oldTokenExpiredBeforeRetire = "old_token_expired_before_retire"
+            case status
+            case commandSeconds = "command_seconds"
+            case onFeedSeconds = "on_feed_seconds"
+            case refusedSeconds = "refused_seconds"
+            case refusedWith = "refused_with"
+            case acceptedAfterRefusal = "accepted_after_refusal"
+            case oldTokenExpiredBeforeRetire = "old_token_expired_before_retire"
         }
     }
 
@@ -68,12 +72,24 @@ struct DrillReport: Encodable, Sendable {
     private var timeout: Double
 
     private enum CodingKeys: String, CodingKey {
-        case issuerURL = "issuer_url", resourceURL = "resource_url", mode, oldKid = "old_kid", newKid = "new_kid"
-        case rotationWaitSeconds = "rotation_wait_seconds", firstNewKidAcceptedSeconds = "first_new_kid_accepted_seconds"
-        case requestsSent = "requests_sent", requestsAccepted = "requests_accepted", streams, lost
-        case failuresByKind = "failures_by_kind", expectedRefusals = "expected_refusals"
-        case oldTokensSkippedAsExpired = "old_tokens_skipped_as_expired", issuerErrors = "issuer_errors", retire
-        case kidsBefore = "kids_before", kidsAfterRotation = "kids_after_rotation", kidsAfterRetire = "kids_after_retire"
+        case issuerURL = "issuer_url"
+        case resourceURL = "resource_url"
+        case mode
+        case oldKid = "old_kid"
+        case newKid = "new_kid"
+        case rotationWaitSeconds = "rotation_wait_seconds"
+        case firstNewKidAcceptedSeconds = "first_new_kid_accepted_seconds"
+        case requestsSent = "requests_sent"
+        case requestsAccepted = "requests_accepted"
+        case streams, lost
+        case failuresByKind = "failures_by_kind"
+        case expectedRefusals = "expected_refusals"
+        case oldTokensSkippedAsExpired = "old_tokens_skipped_as_expired"
+        case issuerErrors = "issuer_errors"
+        case retire
+        case kidsBefore = "kids_before"
+        case kidsAfterRotation = "kids_after_rotation"
+        case kidsAfterRetire = "kids_after_retire"
         case passed, problems
     }
 
@@ -97,9 +113,11 @@ struct DrillReport: Encodable, Sendable {
     mutating func judge() {
         var problems: [String] = []
         if self.lost > 0 {
-            problems.append(self.forced
-                ? "a forced rotation lost \(self.lost) request(s) (tolerated: resource servers rely on their unknown-kid re-fetch)"
-                : "a planned rotation lost \(self.lost) request(s)")
+            problems.append(
+                self.forced
+                    ? "a forced rotation lost \(self.lost) request(s) (tolerated: resource servers rely on their unknown-kid re-fetch)"
+                    : "a planned rotation lost \(self.lost) request(s)"
+            )
         }
         if self.firstNewKidAcceptedSeconds == nil {
             problems.append("no token of the new kid was accepted within \(Int(self.timeout)) s")

@@ -34,7 +34,10 @@ struct StackClient: Sendable {
         let response: CurlResponse
         do {
             response = try await self.curl.post(
-                self.issuerURL + "/refresh", headers: [("Content-Type", "application/json")], body: body, options: self.options
+                self.issuerURL + "/refresh",
+                headers: [("Content-Type", "application/json")],
+                body: body,
+                options: self.options
             )
         } catch {
             return .failure(DrillFailure(kind: "transport: \(error.description)"))
@@ -50,7 +53,9 @@ struct StackClient: Sendable {
     func greet(_ token: String) async -> GreetOutcome {
         do {
             let response = try await self.curl.get(
-                self.resourceURL + "/api/greet", headers: [("Authorization", "Bearer \(token)")], options: self.options
+                self.resourceURL + "/api/greet",
+                headers: [("Authorization", "Bearer \(token)")],
+                options: self.options
             )
             return response.status == 200 ? .accepted : .refused(kind: Self.describe(response))
         } catch {
@@ -78,7 +83,9 @@ struct StackClient: Sendable {
         let response: CurlResponse
         do {
             response = try await self.curl.get(
-                self.issuerURL + "/admin/keys", headers: [("Authorization", "Bearer \(adminToken)")], options: self.options
+                self.issuerURL + "/admin/keys",
+                headers: [("Authorization", "Bearer \(adminToken)")],
+                options: self.options
             )
         } catch {
             throw DrillError.stack("GET /admin/keys: \(error.description)")
@@ -133,7 +140,10 @@ struct StackClient: Sendable {
     }
 
     private static func token(from response: CurlResponse, what: String) throws(DrillError) -> DrillToken {
-        struct TokenResponse: Decodable { let access_token: String; let refresh_token: String? }
+        struct TokenResponse: Decodable {
+            let access_token: String
+            let refresh_token: String?
+        }
         guard let decoded = try? JSONDecoder().decode(TokenResponse.self, from: Data(response.body)) else {
             throw DrillError.stack("\(what): the token response is not the JSON of RFC 6749 §5.1")
         }

@@ -117,16 +117,23 @@ struct AttackCorpusTests {
     func oversizedBody(framing: String) async throws {
         try await AttackStack.run { stack in
             let body = [UInt8](repeating: UInt8(ascii: "x"), count: 70_000)
-            let (headers, framed): ([[UInt8]], [UInt8]) = framing == "chunked"
+            let (headers, framed): ([[UInt8]], [UInt8]) =
+                framing == "chunked"
                 ? ([Array("Transfer-Encoding: chunked".utf8)], RawHTTP.chunked(body))
                 : ([Array("Content-Length: \(body.count)".utf8)], body)
             let outcome = await RawHTTP.send(
-                port: stack.apiPort, method: "GET", path: "/api/greet",
-                headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)] + headers, body: framed
+                port: stack.apiPort,
+                method: "GET",
+                path: "/api/greet",
+                headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)] + headers,
+                body: framed
             )
             let response = try #require(outcome.response, "\(framing): \(outcome)")
             #expect(response.status == 413, "\(framing): HTTP \(response.status)")
-            #expect(response.header("Content-Type")?.hasPrefix("application/json") == true, "\(framing): Content-Type \(response.header("Content-Type") ?? "none")")
+            #expect(
+                response.header("Content-Type")?.hasPrefix("application/json") == true,
+                "\(framing): Content-Type \(response.header("Content-Type") ?? "none")"
+            )
             let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
             #expect(object?["error"] is String && object?["error_description"] is String, "\(framing): body \(response.text.prefix(200))")
             #expect(try await stack.greet(stack.validToken).status == 200)
@@ -136,20 +143,33 @@ struct AttackCorpusTests {
     /// Contract, Errors: "Every error body is JSON {"error", "error_description"}". The
     /// Issuer answers unknown paths and wrong methods that way; the ResourceAPI answered
     /// them with an empty body (found by this test, fixed in 20d782e).
-    @Test("unknown paths and wrong methods get a JSON error body, with or without a token", arguments: [
-        ("GET", "/nope"), ("GET", "/api/nope"), ("POST", "/api/greet"), ("DELETE", "/api/me"), ("PUT", "/healthz"),
-    ])
+    @Test(
+        "unknown paths and wrong methods get a JSON error body, with or without a token",
+        arguments: [
+            ("GET", "/nope"), ("GET", "/api/nope"), ("POST", "/api/greet"), ("DELETE", "/api/me"), ("PUT", "/healthz"),
+        ]
+    )
     func unknownRoutes(method: String, path: String) async throws {
         try await AttackStack.run { stack in
             for headers in [[], [Array("Authorization: Bearer \(stack.validToken)".utf8)]] {
                 let outcome = await RawHTTP.send(
-                    port: stack.apiPort, method: method, path: path, headerLines: headers + [Array("Content-Length: 0".utf8)], body: []
+                    port: stack.apiPort,
+                    method: method,
+                    path: path,
+                    headerLines: headers + [Array("Content-Length: 0".utf8)],
+                    body: []
                 )
                 let response = try #require(outcome.response, "\(method) \(path): \(outcome)")
                 #expect([401, 404, 405].contains(response.status), "\(method) \(path): HTTP \(response.status)")
-                #expect(response.header("Content-Type")?.hasPrefix("application/json") == true, "\(method) \(path): HTTP \(response.status), Content-Type \(response.header("Content-Type") ?? "none")")
+                #expect(
+                    response.header("Content-Type")?.hasPrefix("application/json") == true,
+                    "\(method) \(path): HTTP \(response.status), Content-Type \(response.header("Content-Type") ?? "none")"
+                )
                 let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
-                #expect(object?["error"] is String && object?["error_description"] is String, "\(method) \(path): body '\(response.text.prefix(200))'")
+                #expect(
+                    object?["error"] is String && object?["error_description"] is String,
+                    "\(method) \(path): body '\(response.text.prefix(200))'"
+                )
             }
             #expect(try await stack.greet(stack.validToken).status == 200)
         }
@@ -170,24 +190,55 @@ struct AttackCorpusTests {
                 ("HS256 keyed with the public key PEM", forge.hmac("HS256", secret: Array(pem.utf8), forge.header(alg: "HS256"), admin)),
                 ("HS256 keyed with the modulus", forge.hmac("HS256", secret: stack.signingKey.publicKey.modulus, forge.header(alg: "HS256"), admin)),
                 ("attacker key under the real kid", try forge.rs256(forge.header(), admin, key: attacker)),
-                ("attacker key in a jwk header", try forge.rs256(forge.header(kid: attacker.publicKey.thumbprint, extra: #""jwk":{"kty":"RSA","n":"\#(Base64URL.encode(attacker.publicKey.modulus))","e":"AQAB"}"#), admin, key: attacker)),
-                ("jku to the listener", try forge.rs256(forge.header(kid: attacker.publicKey.thumbprint, extra: #""jku":"http://127.0.0.1:\#(stack.recorder.port)/jwks.json""#), admin, key: attacker)),
-                ("expired admin token", try forge.rs256(forge.header(), forge.payload(["roles": #"["admin"]"#, "exp": "\(forge.now - 3600)", "iat": "\(forge.now - 4000)", "nbf": "\(forge.now - 4000)"]))),
-                ("tampered roles on a user token", {
-                    let parts = stack.validToken.split(separator: ".").map(String.init)
-                    var claims = (try? JSONSerialization.jsonObject(with: Data(Base64URL.decode(parts[1])))) as? [String: Any] ?? [:]
-                    claims["roles"] = ["admin"]
-                    let payload = (try? JSONSerialization.data(withJSONObject: claims)) ?? Data()
-                    return parts[0] + "." + Base64URL.encode(Array(payload)) + "." + parts[2]
-                }()),
+                (
+                    "attacker key in a jwk header",
+                    try forge.rs256(
+                        forge.header(
+                            kid: attacker.publicKey.thumbprint,
+                            extra: #""jwk":{"kty":"RSA","n":"\#(Base64URL.encode(attacker.publicKey.modulus))","e":"AQAB"}"#
+                        ),
+                        admin,
+                        key: attacker
+                    )
+                ),
+                (
+                    "jku to the listener",
+                    try forge.rs256(
+                        forge.header(kid: attacker.publicKey.thumbprint, extra: #""jku":"http://127.0.0.1:\#(stack.recorder.port)/jwks.json""#),
+                        admin,
+                        key: attacker
+                    )
+                ),
+                (
+                    "expired admin token",
+                    try forge.rs256(
+                        forge.header(),
+                        forge.payload([
+                            "roles": #"["admin"]"#, "exp": "\(forge.now - 3600)", "iat": "\(forge.now - 4000)", "nbf": "\(forge.now - 4000)",
+                        ])
+                    )
+                ),
+                (
+                    "tampered roles on a user token",
+                    {
+                        let parts = stack.validToken.split(separator: ".").map(String.init)
+                        var claims = (try? JSONSerialization.jsonObject(with: Data(Base64URL.decode(parts[1])))) as? [String: Any] ?? [:]
+                        claims["roles"] = ["admin"]
+                        let payload = (try? JSONSerialization.data(withJSONObject: claims)) ?? Data()
+                        return parts[0] + "." + Base64URL.encode(Array(payload)) + "." + parts[2]
+                    }()
+                ),
                 ("wrong aud", try forge.rs256(forge.header(), forge.payload(["roles": #"["admin"]"#, "aud": #""issuer""#]))),
             ]
             var attempts = 0
             for (name, token) in forged {
                 for (method, path) in [("GET", "/admin/keys"), ("POST", "/admin/keys/rotate?force=true"), ("POST", "/logout")] {
                     let outcome = await RawHTTP.send(
-                        port: stack.issuerPort, method: method, path: path,
-                        headerLines: [Array("Authorization: Bearer \(token)".utf8), Array("Content-Length: 0".utf8)], body: []
+                        port: stack.issuerPort,
+                        method: method,
+                        path: path,
+                        headerLines: [Array("Authorization: Bearer \(token)".utf8), Array("Content-Length: 0".utf8)],
+                        body: []
                     )
                     attempts += 1
                     let response = try #require(outcome.response, "\(name) \(method) \(path): \(outcome)")
@@ -215,20 +266,36 @@ struct AttackCorpusTests {
             if let challenge { headers.append(("WWW-Authenticate", challenge)) }
             return .response(RawResponse(status: status, headers: headers, body: Array(body.utf8)))
         }
-        let good = response(401, #"Bearer realm="resource-api", error="invalid_token", error_description="x""#, #"{"error":"invalid_token","error_description":"x"}"#)
+        let good = response(
+            401,
+            #"Bearer realm="resource-api", error="invalid_token", error_description="x""#,
+            #"{"error":"invalid_token","error_description":"x"}"#
+        )
         #expect(Self.check(good, against: .invalidToken).isEmpty)
         let wrong: [(RawOutcome, Expected)] = [
             (response(200, nil, "hi mallory!", type: "text/plain"), .invalidToken),
             (response(401, #"Bearer realm="resource-api""#, #"{"error":"invalid_token","error_description":"x"}"#), .invalidToken),
             (response(401, #"Bearer realm="resource-api", error="invalid_token", error_description="x""#, "not json"), .invalidToken),
-            (response(401, #"Bearer realm="resource-api", error="invalid_token", error_description="x""#, #"{"error":"invalid_request","error_description":"x"}"#), .invalidToken),
+            (
+                response(
+                    401,
+                    #"Bearer realm="resource-api", error="invalid_token", error_description="x""#,
+                    #"{"error":"invalid_request","error_description":"x"}"#
+                ), .invalidToken
+            ),
             (good, .invalidRequest),
             (good, .missing),
             (good, .ok(subject: "alice")),
             (response(500, nil, ""), .refusedWithoutServerError),
             (.timedOut, .refusedWithoutServerError),
             (response(200, nil, "hi!", type: "text/plain"), .notServed),
-            (response(403, #"Bearer realm="resource-api", error="insufficient_scope""#, #"{"error":"insufficient_scope","error_description":"x"}"#), .insufficientScope("admin")),
+            (
+                response(
+                    403,
+                    #"Bearer realm="resource-api", error="insufficient_scope""#,
+                    #"{"error":"insufficient_scope","error_description":"x"}"#
+                ), .insufficientScope("admin")
+            ),
         ]
         for (outcome, expected) in wrong {
             #expect(!Self.check(outcome, against: expected).isEmpty, "not flagged: \(outcome) as \(expected)")
@@ -241,7 +308,11 @@ struct AttackCorpusTests {
         #expect(recorder.connections == 1)
         // Live: a valid token is not mistaken for a refused one.
         try await AttackStack.run { stack in
-            let outcome = await RawHTTP.get(port: stack.apiPort, path: "/api/greet", headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)])
+            let outcome = await RawHTTP.get(
+                port: stack.apiPort,
+                path: "/api/greet",
+                headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)]
+            )
             #expect(Self.check(outcome, against: .ok(subject: AttackStack.username)).isEmpty)
             #expect(!Self.check(outcome, against: .invalidToken).isEmpty)
         }
@@ -350,31 +421,96 @@ struct AttackCorpusTests {
                 .replacingOccurrences(of: "=", with: "")
         )
         let jwkJSON = Array(String(decoding: JWKSet.encode([publicKey]), as: UTF8.self).utf8)
-        let jwkMember = try JSONSerialization.data(withJSONObject: [
-            "kty": "RSA", "kid": stack.kid, "n": Base64URL.encode(publicKey.modulus), "e": Base64URL.encode(publicKey.exponent),
-        ], options: [.sortedKeys])
+        let jwkMember = try JSONSerialization.data(
+            withJSONObject: [
+                "kty": "RSA", "kid": stack.kid, "n": Base64URL.encode(publicKey.modulus), "e": Base64URL.encode(publicKey.exponent),
+            ],
+            options: [.sortedKeys]
+        )
         let secrets: [(String, [UInt8])] = [
             ("PEM", Array(pem.utf8)), ("DER", der), ("JWK JSON", Array(jwkMember)), ("raw modulus", publicKey.modulus),
             ("JWK Set JSON", jwkJSON),
         ]
         for (form, secret) in secrets {
-            cases.append(.init("HS256 keyed with the public key as \(form)", bearer: forge.hmac("HS256", secret: secret, forge.header(alg: "HS256"), payload), .invalidToken))
+            cases.append(
+                .init(
+                    "HS256 keyed with the public key as \(form)",
+                    bearer: forge.hmac("HS256", secret: secret, forge.header(alg: "HS256"), payload),
+                    .invalidToken
+                )
+            )
         }
         for alg in ["HS384", "HS512"] {
-            cases.append(.init("\(alg) keyed with the public key as PEM", bearer: forge.hmac(alg, secret: Array(pem.utf8), forge.header(alg: alg), payload), .invalidToken))
+            cases.append(
+                .init(
+                    "\(alg) keyed with the public key as PEM",
+                    bearer: forge.hmac(alg, secret: Array(pem.utf8), forge.header(alg: alg), payload),
+                    .invalidToken
+                )
+            )
         }
 
         // Keys the token brings along, or the attacker's key under our kid.
         cases.append(.init("attacker key signing under the real kid", bearer: try forge.rs256(header, payload, key: attacker), .invalidToken))
-        let attackerJWK = String(decoding: try JSONSerialization.data(withJSONObject: [
-            "kty": "RSA", "n": Base64URL.encode(attacker.publicKey.modulus), "e": Base64URL.encode(attacker.publicKey.exponent),
-        ], options: [.sortedKeys]), as: UTF8.self)
-        cases.append(.init("attacker key in a jwk header, attacker kid", bearer: try forge.rs256(forge.header(kid: attacker.publicKey.thumbprint, extra: #""jwk":\#(attackerJWK)"#), payload, key: attacker), .invalidToken))
-        cases.append(.init("attacker key in a jwk header, real kid", bearer: try forge.rs256(forge.header(extra: #""jwk":\#(attackerJWK)"#), payload, key: attacker), .invalidToken))
-        cases.append(.init("jku to a local listener, attacker kid", bearer: try forge.rs256(forge.header(kid: attacker.publicKey.thumbprint, extra: #""jku":\#(Forger.quote(recorderURL))"#), payload, key: attacker), .invalidToken))
-        cases.append(.init("jku to a local listener, real kid", bearer: try forge.rs256(forge.header(extra: #""jku":\#(Forger.quote(recorderURL))"#), payload, key: attacker), .invalidToken))
-        cases.append(.init("x5u to a local listener", bearer: try forge.rs256(forge.header(kid: attacker.publicKey.thumbprint, extra: #""x5u":\#(Forger.quote(recorderURL))"#), payload, key: attacker), .invalidToken))
-        cases.append(.init("x5c with a bogus chain", bearer: try forge.rs256(forge.header(extra: #""x5c":["MIIBbogus"]"#), payload, key: attacker), .invalidToken))
+        let attackerJWK = String(
+            decoding: try JSONSerialization.data(
+                withJSONObject: [
+                    "kty": "RSA", "n": Base64URL.encode(attacker.publicKey.modulus), "e": Base64URL.encode(attacker.publicKey.exponent),
+                ],
+                options: [.sortedKeys]
+            ),
+            as: UTF8.self
+        )
+        cases.append(
+            .init(
+                "attacker key in a jwk header, attacker kid",
+                bearer: try forge.rs256(forge.header(kid: attacker.publicKey.thumbprint, extra: #""jwk":\#(attackerJWK)"#), payload, key: attacker),
+                .invalidToken
+            )
+        )
+        cases.append(
+            .init(
+                "attacker key in a jwk header, real kid",
+                bearer: try forge.rs256(forge.header(extra: #""jwk":\#(attackerJWK)"#), payload, key: attacker),
+                .invalidToken
+            )
+        )
+        cases.append(
+            .init(
+                "jku to a local listener, attacker kid",
+                bearer: try forge.rs256(
+                    forge.header(kid: attacker.publicKey.thumbprint, extra: #""jku":\#(Forger.quote(recorderURL))"#),
+                    payload,
+                    key: attacker
+                ),
+                .invalidToken
+            )
+        )
+        cases.append(
+            .init(
+                "jku to a local listener, real kid",
+                bearer: try forge.rs256(forge.header(extra: #""jku":\#(Forger.quote(recorderURL))"#), payload, key: attacker),
+                .invalidToken
+            )
+        )
+        cases.append(
+            .init(
+                "x5u to a local listener",
+                bearer: try forge.rs256(
+                    forge.header(kid: attacker.publicKey.thumbprint, extra: #""x5u":\#(Forger.quote(recorderURL))"#),
+                    payload,
+                    key: attacker
+                ),
+                .invalidToken
+            )
+        )
+        cases.append(
+            .init(
+                "x5c with a bogus chain",
+                bearer: try forge.rs256(forge.header(extra: #""x5c":["MIIBbogus"]"#), payload, key: attacker),
+                .invalidToken
+            )
+        )
 
         // kid games, each signed by the real key.
         let kids: [(String, String)] = [
@@ -423,7 +559,13 @@ struct AttackCorpusTests {
         }
         cases.append(.init("typ JWT", bearer: try forge.rs256(forge.header(typ: "JWT"), payload), .invalidToken))
         cases.append(.init("typ missing", bearer: try forge.rs256(forge.header(typ: nil), payload), .invalidToken))
-        cases.append(.init("unknown crit", bearer: try forge.rs256(forge.header(extra: #""crit":["urn:attack:magic"],"urn:attack:magic":true"#), payload), .invalidToken))
+        cases.append(
+            .init(
+                "unknown crit",
+                bearer: try forge.rs256(forge.header(extra: #""crit":["urn:attack:magic"],"urn:attack:magic":true"#), payload),
+                .invalidToken
+            )
+        )
         cases.append(.init("crit b64 false", bearer: try forge.rs256(forge.header(extra: #""crit":["b64"],"b64":false"#), payload), .invalidToken))
 
         // Surgery on a valid token.
@@ -443,38 +585,122 @@ struct AttackCorpusTests {
         let standardAlphabet = valid.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         cases.append(.init("+ and / instead of - and _", bearer: standardAlphabet == valid ? valid + "+/" : standardAlphabet, .invalidToken))
         cases.append(.init("whitespace inside the token", bearer: "\(parts[0]). \(parts[1]).\(parts[2])", .invalidRequest))
-        cases.append(.init("non-UTF-8 bytes in the token", headerLines: [Array("Authorization: Bearer \(parts[0]).".utf8) + [0xFF, 0xFE, 0xC0, 0x80] + Array(".\(parts[2])".utf8)], .invalidRequest))
-        cases.append(.init("non-UTF-8 bytes in the scheme", headerLines: [Array("Authorization: B".utf8) + [0xE9] + Array("arer \(valid)".utf8)], .invalidRequest))
-        cases.append(.init("duplicate alg members (none, RS256)", bearer: try forge.rs256(#"{"alg":"none","alg":"RS256","typ":"at+jwt","kid":"\#(stack.kid)"}"#, payload), .invalidToken))
-        cases.append(.init("duplicate alg members (RS256, RS256)", bearer: try forge.rs256(#"{"alg":"RS256","alg":"RS256","typ":"at+jwt","kid":"\#(stack.kid)"}"#, payload), .invalidToken))
-        cases.append(.init("duplicate exp in the payload", bearer: try forge.rs256(header, String(payload.dropLast()) + #","exp":\#(now + 86_400 * 365)}"#), .invalidToken))
+        cases.append(
+            .init(
+                "non-UTF-8 bytes in the token",
+                headerLines: [Array("Authorization: Bearer \(parts[0]).".utf8) + [0xFF, 0xFE, 0xC0, 0x80] + Array(".\(parts[2])".utf8)],
+                .invalidRequest
+            )
+        )
+        cases.append(
+            .init(
+                "non-UTF-8 bytes in the scheme",
+                headerLines: [Array("Authorization: B".utf8) + [0xE9] + Array("arer \(valid)".utf8)],
+                .invalidRequest
+            )
+        )
+        cases.append(
+            .init(
+                "duplicate alg members (none, RS256)",
+                bearer: try forge.rs256(#"{"alg":"none","alg":"RS256","typ":"at+jwt","kid":"\#(stack.kid)"}"#, payload),
+                .invalidToken
+            )
+        )
+        cases.append(
+            .init(
+                "duplicate alg members (RS256, RS256)",
+                bearer: try forge.rs256(#"{"alg":"RS256","alg":"RS256","typ":"at+jwt","kid":"\#(stack.kid)"}"#, payload),
+                .invalidToken
+            )
+        )
+        cases.append(
+            .init(
+                "duplicate exp in the payload",
+                bearer: try forge.rs256(header, String(payload.dropLast()) + #","exp":\#(now + 86_400 * 365)}"#),
+                .invalidToken
+            )
+        )
         cases.append(.init("header that is an array", bearer: try forge.rs256(#"["RS256","at+jwt"]"#, payload), .invalidToken))
         cases.append(.init("payload that is an array", bearer: try forge.rs256(header, #"["mallory"]"#), .invalidToken))
         cases.append(.init("payload that is a string", bearer: try forge.rs256(header, #""mallory""#), .invalidToken))
-        cases.append(.init("payload nested 10 000 deep", bearer: try forge.rs256(header, String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)), .invalidToken))
-        cases.append(.init("payload nested 2 800 deep (under the size cap)", bearer: try forge.rs256(header, #"{"a":"# + String(repeating: "[", count: 2_800) + String(repeating: "]", count: 2_800) + "}"), .invalidToken))
+        cases.append(
+            .init(
+                "payload nested 10 000 deep",
+                bearer: try forge.rs256(header, String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)),
+                .invalidToken
+            )
+        )
+        cases.append(
+            .init(
+                "payload nested 2 800 deep (under the size cap)",
+                bearer: try forge.rs256(header, #"{"a":"# + String(repeating: "[", count: 2_800) + String(repeating: "]", count: 2_800) + "}"),
+                .invalidToken
+            )
+        )
         cases.append(.init("payload that is not JSON", bearer: try forge.rs256(header, "not json at all"), .invalidToken))
-        cases.append(.init("token over 8 KiB", bearer: try forge.valid(["padding": Forger.quote(String(repeating: "p", count: 9_000))]), .invalidToken))
+        cases.append(
+            .init("token over 8 KiB", bearer: try forge.valid(["padding": Forger.quote(String(repeating: "p", count: 9_000))]), .invalidToken)
+        )
 
         // Header shapes.
         cases.append(.init("a 1 MiB Authorization header", bearer: String(repeating: "A", count: 1 << 20), .refusedWithoutServerError))
         cases.append(.init("empty bearer", headerLines: [Array("Authorization: Bearer ".utf8)], .invalidRequest))
         cases.append(.init("Bearer scheme only", headerLines: [Array("Authorization: Bearer".utf8)], .invalidRequest))
         cases.append(.init("empty Authorization header", headerLines: [Array("Authorization:".utf8)], .invalidRequest))
-        cases.append(.init("two Authorization headers, both valid", headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8), Array("Authorization: Bearer \(stack.validToken)".utf8)], .invalidRequest))
-        cases.append(.init("two Authorization headers, bad then valid", headerLines: [Array("Authorization: Bearer x.y.z".utf8), Array("Authorization: Bearer \(stack.validToken)".utf8)], .invalidRequest))
+        cases.append(
+            .init(
+                "two Authorization headers, both valid",
+                headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8), Array("Authorization: Bearer \(stack.validToken)".utf8)],
+                .invalidRequest
+            )
+        )
+        cases.append(
+            .init(
+                "two Authorization headers, bad then valid",
+                headerLines: [Array("Authorization: Bearer x.y.z".utf8), Array("Authorization: Bearer \(stack.validToken)".utf8)],
+                .invalidRequest
+            )
+        )
         cases.append(.init("token only in ?access_token=", path: "/api/greet?access_token=\(stack.validToken)", headerLines: [], .missing))
-        cases.append(.init("token in ?access_token= and in the header", path: "/api/greet?access_token=\(stack.validToken)", headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)], .invalidRequest))
+        cases.append(
+            .init(
+                "token in ?access_token= and in the header",
+                path: "/api/greet?access_token=\(stack.validToken)",
+                headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)],
+                .invalidRequest
+            )
+        )
         cases.append(.init("no Authorization header", headerLines: [], .missing))
         cases.append(.init("Basic scheme", bearer: "YWxpY2U6cGFzc3dvcmQ=", scheme: "Basic", .invalidRequest))
-        cases.append(.init("Bearer as a token68 with no space", headerLines: [Array("Authorization: Bearer\(stack.validToken)".utf8)], .invalidRequest))
+        cases.append(
+            .init("Bearer as a token68 with no space", headerLines: [Array("Authorization: Bearer\(stack.validToken)".utf8)], .invalidRequest)
+        )
         cases.append(.init("two tokens after Bearer", bearer: "\(stack.validToken) \(stack.validToken)", .invalidRequest))
         cases.append(.init("comma-joined credentials", bearer: "\(stack.validToken), Bearer \(stack.validToken)", .invalidRequest))
-        cases.append(.init("admin route with a user token", path: "/api/admin/greet", headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)], .insufficientScope("admin")))
+        cases.append(
+            .init(
+                "admin route with a user token",
+                path: "/api/admin/greet",
+                headerLines: [Array("Authorization: Bearer \(stack.validToken)".utf8)],
+                .insufficientScope("admin")
+            )
+        )
 
         // JSON edge cases a lenient parser gets wrong.
-        cases.append(.init("duplicate alg via a \\u escape", bearer: try forge.rs256(#"{"alg":"RS256","\u0061lg":"none","typ":"at+jwt","kid":"\#(stack.kid)"}"#, payload), .invalidToken))
-        cases.append(.init("duplicate exp via a \\u escape", bearer: try forge.rs256(header, String(payload.dropLast()) + #","\u0065xp":\#(now + 86_400 * 365)}"#), .invalidToken))
+        cases.append(
+            .init(
+                "duplicate alg via a \\u escape",
+                bearer: try forge.rs256(#"{"alg":"RS256","\u0061lg":"none","typ":"at+jwt","kid":"\#(stack.kid)"}"#, payload),
+                .invalidToken
+            )
+        )
+        cases.append(
+            .init(
+                "duplicate exp via a \\u escape",
+                bearer: try forge.rs256(header, String(payload.dropLast()) + #","\u0065xp":\#(now + 86_400 * 365)}"#),
+                .invalidToken
+            )
+        )
         cases.append(.init("UTF-8 BOM before the payload", bearer: try forge.rs256(header, "\u{FEFF}" + payload), .invalidToken))
         cases.append(.init("trailing comma in the payload", bearer: try forge.rs256(header, String(payload.dropLast()) + ",}"), .invalidToken))
         cases.append(.init("exp with leading zeros", bearer: try forge.valid(["exp": "000\(now + 300)"]), .invalidToken))
@@ -484,24 +710,47 @@ struct AttackCorpusTests {
         cases.append(.init("lone surrogate in sub", bearer: try forge.valid(["sub": #""\ud800""#]), .invalidToken))
 
         // Requests that must never reach a handler without a token, however the path is spelled.
-        for path in ["/api/greet/", "/API/greet", "/api//greet", "//api/greet", "/api/./greet", "/api/x/../greet", "/api/%67reet", "/api/greet;x", "/api/greet%00", "/api/admin/greet/.."] {
+        for path in [
+            "/api/greet/", "/API/greet", "/api//greet", "//api/greet", "/api/./greet", "/api/x/../greet", "/api/%67reet", "/api/greet;x",
+            "/api/greet%00", "/api/admin/greet/..",
+        ] {
             cases.append(.init("no token, path \(path)", path: path, headerLines: [], .notServed))
         }
         cases.append(.init("no token, absolute-form target", path: "http://127.0.0.1:\(stack.apiPort)/api/greet", headerLines: [], .notServed))
-        cases.append(.init("no token, X-Original-URL to a public path", path: "/api/greet", headerLines: [Array("X-Original-URL: /healthz".utf8), Array("X-Rewrite-URL: /healthz".utf8)], .missing))
-        cases.append(.init("10 000 small headers, no hang", headerLines: (0..<10_000).map { Array("X-Filler-\($0): \($0)".utf8) }, .refusedWithoutServerError))
+        cases.append(
+            .init(
+                "no token, X-Original-URL to a public path",
+                path: "/api/greet",
+                headerLines: [Array("X-Original-URL: /healthz".utf8), Array("X-Rewrite-URL: /healthz".utf8)],
+                .missing
+            )
+        )
+        cases.append(
+            .init("10 000 small headers, no hang", headerLines: (0..<10_000).map { Array("X-Filler-\($0): \($0)".utf8) }, .refusedWithoutServerError)
+        )
 
         // What a handler echoes back stays well-formed.
         let injected = #"x"},"admin":true,"y":{"z"#
-        cases.append(.init("/api/me with a sub that tries to inject JSON", path: "/api/me", headerLines: [Array("Authorization: Bearer \(try forge.valid(["sub": Forger.quote(injected)]))".utf8)], .meJSON(subject: injected)))
+        cases.append(
+            .init(
+                "/api/me with a sub that tries to inject JSON",
+                path: "/api/me",
+                headerLines: [Array("Authorization: Bearer \(try forge.valid(["sub": Forger.quote(injected)]))".utf8)],
+                .meJSON(subject: injected)
+            )
+        )
         cases.append(.init("greet with a non-ASCII sub", bearer: try forge.valid(["sub": Forger.quote("ünïcødé ✓")]), .ok(subject: "ünïcødé ✓")))
 
         // Positives.
         cases.append(.init("lowercase bearer with a valid token", bearer: stack.validToken, scheme: "bearer", .ok(subject: AttackStack.username)))
         cases.append(.init("uppercase BEARER with a valid token", bearer: stack.validToken, scheme: "BEARER", .ok(subject: AttackStack.username)))
         cases.append(.init("a token signed by the Issuer's key outside the Issuer", bearer: valid, .ok(subject: "mallory")))
-        cases.append(.init("exp as a float in the future (RFC 7519 NumericDate)", bearer: try forge.valid(["exp": "\(now + 300).25"]), .ok(subject: "mallory")))
-        cases.append(.init("aud array that includes ours", bearer: try forge.valid(["aud": #"["other-api","resource-api"]"#]), .ok(subject: "mallory")))
+        cases.append(
+            .init("exp as a float in the future (RFC 7519 NumericDate)", bearer: try forge.valid(["exp": "\(now + 300).25"]), .ok(subject: "mallory"))
+        )
+        cases.append(
+            .init("aud array that includes ours", bearer: try forge.valid(["aud": #"["other-api","resource-api"]"#]), .ok(subject: "mallory"))
+        )
         return cases
     }
 }

@@ -99,8 +99,13 @@ struct AttackStack: Sendable {
                 try await waitUntilReady(client, "http://127.0.0.1:\(apiPort)/readyz")
                 let token = try await login(client, issuerURL: "http://127.0.0.1:\(issuerPort)")
                 let stack = AttackStack(
-                    issuerPort: issuerPort, apiPort: apiPort, signingKey: signingKey, kid: kid,
-                    recorder: recorder, client: client, validToken: token
+                    issuerPort: issuerPort,
+                    apiPort: apiPort,
+                    signingKey: signingKey,
+                    kid: kid,
+                    recorder: recorder,
+                    client: client,
+                    validToken: token
                 )
                 try await body(stack)
                 result = .success(())
@@ -135,7 +140,9 @@ struct AttackStack: Sendable {
     static func login(_ client: CurlClient, issuerURL: String) async throws -> String {
         let body = #"{"username":"\#(username)","password":"\#(password)"}"#
         let response = try await client.post(
-            issuerURL + "/login", headers: [("Content-Type", "application/json")], body: Array(body.utf8)
+            issuerURL + "/login",
+            headers: [("Content-Type", "application/json")],
+            body: Array(body.utf8)
         )
         guard response.status == 200,
             let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],

@@ -67,7 +67,10 @@ import Testing
                 for close in [false, true] {
                     let label = "\(service) \(method) \(path) close=\(close)"
                     if method == "HEAD" {
-                        let text = try await HTTPPipelining.RawHTTP.everything(port: service.port(stack), sending: Self.request(method, path, close: true))
+                        let text = try await HTTPPipelining.RawHTTP.everything(
+                            port: service.port(stack),
+                            sending: Self.request(method, path, close: true)
+                        )
                         #expect(text.hasPrefix("HTTP/1.1 404"), "\(label): \(text)")
                         #expect(text.hasSuffix("\r\n\r\n"), "\(label): a HEAD answer has no body: \(text)")
                         continue
@@ -88,7 +91,13 @@ import Testing
             let paths = service == .issuer ? ["/healthz", "/.well-known/jwks.json"] : ["/healthz", "/api/greet"]
             for path in paths {
                 let auth = path == "/api/greet" ? ["Authorization: Bearer \(stack.validToken)"] : []
-                let get = try #require(try await HTTPPipelining.RawHTTP.exchange(port: port, sending: Self.request("GET", path, headers: auth, close: false), expecting: 1).first)
+                let get = try #require(
+                    try await HTTPPipelining.RawHTTP.exchange(
+                        port: port,
+                        sending: Self.request("GET", path, headers: auth, close: false),
+                        expecting: 1
+                    ).first
+                )
                 #expect(get.status == 200, "\(service) GET \(path)")
                 for close in [false, true] {
                     let text = Self.request("HEAD", path, headers: auth, close: close) + (close ? "" : Self.request("GET", "/healthz", close: true))
@@ -103,12 +112,18 @@ import Testing
                         fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
                     }
                     for name in ["content-type", "content-length", "cache-control"] {
-                        #expect(fields[name] == get.headers[name], "\(label): \(name) \(fields[name] ?? "none") vs GET's \(get.headers[name] ?? "none")")
+                        #expect(
+                            fields[name] == get.headers[name],
+                            "\(label): \(name) \(fields[name] ?? "none") vs GET's \(get.headers[name] ?? "none")"
+                        )
                     }
                     if close {
                         #expect(parts.count == 2 && parts[1].isEmpty, "\(label): a body after the head: \(raw)")
                     } else {
-                        #expect(parts.count > 1 && parts[1].hasPrefix("HTTP/1.1 200"), "\(label): the next answer must follow the head at once: \(raw)")
+                        #expect(
+                            parts.count > 1 && parts[1].hasPrefix("HTTP/1.1 200"),
+                            "\(label): the next answer must follow the head at once: \(raw)"
+                        )
                     }
                 }
             }
@@ -125,17 +140,25 @@ import Testing
                 for close in [false, true] {
                     let label = "\(service) \(name) close=\(close)"
                     let answers = try await HTTPPipelining.RawHTTP.exchange(
-                        port: port, sending: Self.request("GET", "/healthz", headers: headers, close: close), expecting: 1, untilClosed: true
+                        port: port,
+                        sending: Self.request("GET", "/healthz", headers: headers, close: close),
+                        expecting: 1,
+                        untilClosed: true
                     )
                     let answer = try #require(answers.first, "\(label)")
                     Self.checkError(answer, status: 431, code: "invalid_request", label)
-                    let next = try await HTTPPipelining.RawHTTP.exchange(port: port, sending: Self.request("GET", "/healthz", close: false), expecting: 1)
+                    let next = try await HTTPPipelining.RawHTTP.exchange(
+                        port: port,
+                        sending: Self.request("GET", "/healthz", close: false),
+                        expecting: 1
+                    )
                     #expect(next.first?.status == 200, "\(label): the service stopped serving")
                 }
             }
             // Just under the limit is served.
             let fine = try await HTTPPipelining.RawHTTP.exchange(
-                port: port, sending: Self.request("GET", "/healthz", headers: ["X-Filler: " + String(repeating: "a", count: 30_000)], close: false),
+                port: port,
+                sending: Self.request("GET", "/healthz", headers: ["X-Filler: " + String(repeating: "a", count: 30_000)], close: false),
                 expecting: 1
             )
             #expect(fine.first?.status == 200, "\(service): a 30 KiB head")
@@ -158,7 +181,9 @@ import Testing
                     var text = Self.request(method, path, headers: headers + ["Content-Length: \(body.utf8.count)"], close: close) + body
                     if method == "POST" {
                         // `request` adds its own Content-Length for POST: build this one by hand.
-                        text = (["\(method) \(path) HTTP/1.1", "Host: 127.0.0.1"] + headers + ["Content-Length: \(body.utf8.count)"] + (close ? ["Connection: close"] : []))
+                        text =
+                            (["\(method) \(path) HTTP/1.1", "Host: 127.0.0.1"] + headers + ["Content-Length: \(body.utf8.count)"]
+                            + (close ? ["Connection: close"] : []))
                             .joined(separator: "\r\n") + "\r\n\r\n" + body
                     }
                     let answers = try await HTTPPipelining.RawHTTP.exchange(port: service.port(stack), sending: text, expecting: 1)
@@ -181,7 +206,11 @@ import Testing
             let answers = try await HTTPPipelining.RawHTTP.exchange(port: stack.apiPort, sending: pipelined, expecting: fast)
             #expect(answers.allSatisfy { $0.status == 200 && $0.body.hasPrefix("hi ") })
             for _ in 0..<routed {
-                _ = try await HTTPPipelining.RawHTTP.exchange(port: stack.apiPort, sending: Self.request("GET", "/api/greet?via=router", headers: auth, close: true), expecting: 1)
+                _ = try await HTTPPipelining.RawHTTP.exchange(
+                    port: stack.apiPort,
+                    sending: Self.request("GET", "/api/greet?via=router", headers: auth, close: true),
+                    expecting: 1
+                )
             }
             let after = try await Self.count(stack.apiPort, route: "/api/greet", status: 200)
             #expect(after - before == Double(fast + routed), "ResourceAPI: \(before) -> \(after)")
@@ -191,7 +220,13 @@ import Testing
             var refresh = try await Self.login(stack)
             for index in 0..<(fast + routed) {
                 let body = "grant_type=refresh_token&refresh_token=\(refresh)"
-                let text = Self.request("POST", "/token", headers: ["Content-Type: application/x-www-form-urlencoded"], body: body, close: index >= fast)
+                let text = Self.request(
+                    "POST",
+                    "/token",
+                    headers: ["Content-Type: application/x-www-form-urlencoded"],
+                    body: body,
+                    close: index >= fast
+                )
                 let answer = try #require(try await HTTPPipelining.RawHTTP.exchange(port: stack.issuerPort, sending: text, expecting: 1).first)
                 #expect(answer.status == 200, "refresh \(index): \(answer.body)")
                 let object = try #require(try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])
@@ -206,7 +241,10 @@ import Testing
                 let exposition = try await Self.metrics(service.port(stack))
                 let families = Set(exposition.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] })
                 let helped = Set(exposition.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })
-                #expect(!families.isEmpty && families.isSubset(of: helped), "\(service): families without HELP: \(families.subtracting(helped).sorted())")
+                #expect(
+                    !families.isEmpty && families.isSubset(of: helped),
+                    "\(service): families without HELP: \(families.subtracting(helped).sorted())"
+                )
             }
         }
     }
@@ -220,7 +258,8 @@ import Testing
     }
 
     static func metrics(_ port: Int) async throws -> String {
-        try #require(try await HTTPPipelining.RawHTTP.exchange(port: port, sending: Self.request("GET", "/metrics", close: true), expecting: 1).first).body
+        try #require(try await HTTPPipelining.RawHTTP.exchange(port: port, sending: Self.request("GET", "/metrics", close: true), expecting: 1).first)
+            .body
     }
 
     static func count(_ port: Int, route: String, status: Int, method: String = "GET") async throws -> Double {

@@ -68,13 +68,16 @@ func makeRouter() -> Router<BasicRequestContext> {
     }
     router.get("/slow") { _, _ -> Response in
         // Trickles one byte every 100 ms for 10 s; stops when the client goes away.
-        Response(status: .ok, body: .init { writer in
-            for _ in 0..<100 {
-                try await Task.sleep(for: .milliseconds(100))
-                try await writer.write(ByteBuffer(string: "x"))
+        Response(
+            status: .ok,
+            body: .init { writer in
+                for _ in 0..<100 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    try await writer.write(ByteBuffer(string: "x"))
+                }
+                try await writer.finish(nil)
             }
-            try await writer.finish(nil)
-        })
+        )
     }
     router.get("/big") { _, _ -> Response in
         // Content-Length announced: curl refuses before reading.
@@ -82,12 +85,15 @@ func makeRouter() -> Router<BasicRequestContext> {
     }
     router.get("/big-chunked") { _, _ -> Response in
         // No Content-Length: the write callback must stop it.
-        Response(status: .ok, body: .init { writer in
-            for _ in 0..<50 {
-                try await writer.write(ByteBuffer(repeating: UInt8(ascii: "y"), count: 4096))
+        Response(
+            status: .ok,
+            body: .init { writer in
+                for _ in 0..<50 {
+                    try await writer.write(ByteBuffer(repeating: UInt8(ascii: "y"), count: 4096))
+                }
+                try await writer.finish(nil)
             }
-            try await writer.finish(nil)
-        })
+        )
     }
     router.post("/echo") { request, _ -> Response in
         let body = try await request.body.collect(upTo: 1 << 20)
@@ -195,9 +201,10 @@ let relaxed = CurlRequestOptions(connectTimeout: .seconds(10), timeout: .seconds
 
     @Test func connectionRefusedIsConnectFailure() async throws {
         // Bind and close a server to learn a port that is now (very likely) free.
-        let port = try await withTestServer(makeRouter()) { base in
-            Int(base.split(separator: ":").last ?? "0") ?? 0
-        } ?? 0
+        let port =
+            try await withTestServer(makeRouter()) { base in
+                Int(base.split(separator: ":").last ?? "0") ?? 0
+            } ?? 0
         await #expect {
             _ = try await client.get("http://127.0.0.1:\(port)/hello")
         } throws: { error in

@@ -133,7 +133,11 @@ final class ReplicaStack: Sendable {
     }
 }
 
-@Suite("Issuer replicas on PostgreSQL", .serialized, .enabled(if: postgresURL != nil, "ISSUER_TEST_POSTGRES_URL is unset: run scripts/postgres-test.sh"))
+@Suite(
+    "Issuer replicas on PostgreSQL",
+    .serialized,
+    .enabled(if: postgresURL != nil, "ISSUER_TEST_POSTGRES_URL is unset: run scripts/postgres-test.sh")
+)
 struct PostgresReplicaTests {
     @Test func refreshOnBThenReplayOnARevokesTheSession() async throws {
         let stack = try await ReplicaStack()
@@ -178,7 +182,9 @@ struct PostgresReplicaTests {
         var rotated = false
         for _ in 0..<30 where !rotated {
             let response = try await stack.client.post(
-                stack.url(0) + "/admin/keys/rotate", headers: [("Authorization", "Bearer \(admin.access)")], body: []
+                stack.url(0) + "/admin/keys/rotate",
+                headers: [("Authorization", "Bearer \(admin.access)")],
+                body: []
             )
             rotated = response.status == 200
             if !rotated { try await Task.sleep(for: .milliseconds(200)) }
@@ -216,7 +222,8 @@ struct PostgresReplicaTests {
         let logout = try await stack.postJSON(stack.url(0) + "/logout", "{}", token: loggedOut.access)
         #expect(logout.status == 204)
 
-        let chains = 4, steps = 40
+        let chains = 4
+        let steps = 40
         var starts: [String] = []
         for _ in 0..<chains { starts.append(try await stack.login(on: 0).refresh) }
         let progress = Progress()
@@ -284,8 +291,9 @@ final class IssuerProcess: Sendable {
 
     init(configuration: IssuerConfiguration, storeURL: String) throws {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        guard let binary = [directory, directory.deletingLastPathComponent()].map({ $0.appendingPathComponent("issuer") })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) })
+        guard
+            let binary = [directory, directory.deletingLastPathComponent()].map({ $0.appendingPathComponent("issuer") })
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) })
         else { throw E2EFailure("issuer binary not found next to \(CommandLine.arguments[0]); build it first") }
         let process = Process()
         process.executableURL = binary

@@ -178,7 +178,6 @@ final class Stack: Sendable {
         return kid
     }
 
-
     static func addUser(_ configuration: IssuerConfiguration, _ name: String, _ password: String, _ roles: [String]) async throws {
         let store = try SQLiteIssuerStore(path: configuration.databasePath)
         let hash = try await PasswordHasher(cost: configuration.bcryptCost).hash(password)
@@ -188,7 +187,9 @@ final class Stack: Sendable {
     /// Runs an `issuer` subcommand in this process, as an operator would from a shell.
     func issuerCLI(_ arguments: [String]) async throws {
         let common = ["--keys-dir", issuerConfiguration.keysDirectory, "--data", issuerConfiguration.databasePath]
-        var command = try IssuerCommand.parseAsRoot(Array(arguments.prefix(while: { $0 != "--" })) + common + Array(arguments.drop(while: { $0 != "--" })))
+        var command = try IssuerCommand.parseAsRoot(
+            Array(arguments.prefix(while: { $0 != "--" })) + common + Array(arguments.drop(while: { $0 != "--" }))
+        )
         if var asyncCommand = command as? any AsyncParsableCommand {
             try await asyncCommand.run()
         } else {

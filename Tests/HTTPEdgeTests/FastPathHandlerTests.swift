@@ -46,7 +46,9 @@ import Testing
             self.routes = Routes()
             self.registry = PrometheusCollectorRegistry()
             let handler = FastPathHandler(
-                routes: fastPath ? self.routes : nil, metrics: RequestMetrics(registry: self.registry), limits: .standard,
+                routes: fastPath ? self.routes : nil,
+                metrics: RequestMetrics(registry: self.registry),
+                limits: .standard,
                 logger: Logger(label: "test")
             )
             self.channel = EmbeddedChannel(handler: handler)
@@ -55,7 +57,9 @@ import Testing
         func send(_ path: String, method: HTTPRequest.Method = .get, body: String? = nil) throws {
             var fields = HTTPFields()
             if let body { fields[.contentLength] = String(body.utf8.count) }
-            try self.channel.writeInbound(HTTPRequestPart.head(HTTPRequest(method: method, scheme: nil, authority: "x", path: path, headerFields: fields)))
+            try self.channel.writeInbound(
+                HTTPRequestPart.head(HTTPRequest(method: method, scheme: nil, authority: "x", path: path, headerFields: fields))
+            )
             if let body { try self.channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: body))) }
             try self.channel.writeInbound(HTTPRequestPart.end(nil))
         }

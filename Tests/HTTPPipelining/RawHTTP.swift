@@ -32,19 +32,21 @@ public enum RawHTTP {
     public static func everything(port: Int, sending text: String) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
             Thread {
-                continuation.resume(with: Result {
-                    let fd = try self.connected(port: port, sending: text)
-                    defer { close(fd) }
-                    var received: [UInt8] = []
-                    while true {
-                        var chunk = [UInt8](repeating: 0, count: 65_536)
-                        let got = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                        if got == 0 { break }
-                        guard got > 0 else { throw Failure(description: "recv() failed or timed out") }
-                        received += chunk[..<got]
+                continuation.resume(
+                    with: Result {
+                        let fd = try self.connected(port: port, sending: text)
+                        defer { close(fd) }
+                        var received: [UInt8] = []
+                        while true {
+                            var chunk = [UInt8](repeating: 0, count: 65_536)
+                            let got = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                            if got == 0 { break }
+                            guard got > 0 else { throw Failure(description: "recv() failed or timed out") }
+                            received += chunk[..<got]
+                        }
+                        return String(decoding: received, as: UTF8.self)
                     }
-                    return String(decoding: received, as: UTF8.self)
-                })
+                )
             }.start()
         }
     }

@@ -1,6 +1,6 @@
-import ServiceSupport
 import ArgumentParser
 import Foundation
+import ServiceSupport
 import SharedJWT
 import Synchronization
 import Testing
@@ -46,7 +46,9 @@ func runBinary(_ arguments: [String], stdin: String = "", environment: [String: 
     var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ISSUER_") }
     env.merge(environment) { $1 }
     process.environment = env
-    let input = Pipe(), output = Pipe(), error = Pipe()
+    let input = Pipe()
+    let output = Pipe()
+    let error = Pipe()
     process.standardInput = input
     process.standardOutput = output
     process.standardError = error
@@ -60,7 +62,11 @@ func runBinary(_ arguments: [String], stdin: String = "", environment: [String: 
     let out = output.fileHandleForReading.readDataToEndOfFile()
     let err = error.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    return ProcessResult(
+        status: process.terminationStatus,
+        stdout: String(decoding: out, as: UTF8.self),
+        stderr: String(decoding: err, as: UTF8.self)
+    )
 }
 
 @Suite("Configuration")
@@ -111,18 +117,20 @@ struct ConfigurationTests {
         #expect(configuration.rotateEvery == nil)
     }
 
-    @Test(arguments: [
-        (["--port", "70000"], [:], "--port"),
-        (["--access-ttl", "5x"], [:], "--access-ttl"),
-        ([], ["ISSUER_REFRESH_TTL": "0"], "--refresh-ttl"),
-        (["--jwks-max-age", "soon"], [:], "--jwks-max-age"),
-        (["--rotate-every", "monthly"], [:], "--rotate-every"),
-        ([], ["ISSUER_KEY_BITS": "1024"], "--key-bits"),
-        (["--log-level", "loud"], [:], "--log-level"),
-        (["--log-format", "xml"], [:], "--log-format"),
-        (["--issuer-url", "ftp://x"], [:], "--issuer-url"),
-        (["--issuer-url", "http://x/?a=b"], [:], "--issuer-url"),
-    ] as [([String], [String: String], String)])
+    @Test(
+        arguments: [
+            (["--port", "70000"], [:], "--port"),
+            (["--access-ttl", "5x"], [:], "--access-ttl"),
+            ([], ["ISSUER_REFRESH_TTL": "0"], "--refresh-ttl"),
+            (["--jwks-max-age", "soon"], [:], "--jwks-max-age"),
+            (["--rotate-every", "monthly"], [:], "--rotate-every"),
+            ([], ["ISSUER_KEY_BITS": "1024"], "--key-bits"),
+            (["--log-level", "loud"], [:], "--log-level"),
+            (["--log-format", "xml"], [:], "--log-format"),
+            (["--issuer-url", "ftp://x"], [:], "--issuer-url"),
+            (["--issuer-url", "http://x/?a=b"], [:], "--issuer-url"),
+        ] as [([String], [String: String], String)]
+    )
     func invalidValuesNameTheOption(arguments: [String], environment: [String: String], option: String) throws {
         do {
             _ = try IssuerOptions.parse(arguments).resolve(environment: environment)
@@ -138,10 +146,12 @@ struct ConfigurationTests {
     @Test func binaryExitsWithStatus2AndOneClearLine() throws {
         var result = try runBinary(["--access-ttl", "5x"])
         #expect(result.status == 2)
-        #expect(result.stderr.split(separator: "\n") == [
-            "issuer: --access-ttl: '5x' is not a positive duration (e.g. 300, 300s, 5m, 1h, 30d)",
-            "Run 'issuer --help' for the options.",
-        ])
+        #expect(
+            result.stderr.split(separator: "\n") == [
+                "issuer: --access-ttl: '5x' is not a positive duration (e.g. 300, 300s, 5m, 1h, 30d)",
+                "Run 'issuer --help' for the options.",
+            ]
+        )
         result = try runBinary(["serve"], environment: ["ISSUER_KEY_BITS": "1000"])
         #expect(result.status == 2)
         #expect(result.stderr.split(separator: "\n").first == "issuer: ISSUER_KEY_BITS: '1000' is not one of 2048, 3072, 4096")
@@ -280,7 +290,12 @@ struct CLITests {
             }
         }
         try process.run()
-        defer { if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) } }
+        defer {
+            if process.isRunning {
+                process.interrupt()
+                kill(process.processIdentifier, SIGKILL)
+            }
+        }
         func waitForLog(_ text: String, seconds: Double) async throws -> Bool {
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {

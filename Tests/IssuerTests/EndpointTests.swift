@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SharedJWT
+import Synchronization
 import Testing
 
 @testable import IssuerCore
@@ -77,7 +78,8 @@ struct EndpointTests {
 
             // And it validates with SharedJWT against the published keys.
             let validator = JWTValidator(
-                configuration: .init(issuer: configuration.issuerURL, audience: configuration.audience), clock: { clock.now }
+                configuration: .init(issuer: configuration.issuerURL, audience: configuration.audience),
+                clock: { clock.now }
             )
             let claims = try validator.validate(token) { parsed.keys[$0] }
             #expect(claims.audience == [configuration.audience])
@@ -115,7 +117,10 @@ struct EndpointTests {
             response = try await client.postJSON("/login", #"{"username":"user1","username":"boss","password":"bosspass"}"#)
             #expect(response.status == .badRequest)  // duplicate member
             response = try await client.execute(
-                uri: "/login", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "user1:password1")
+                uri: "/login",
+                method: .post,
+                headers: [.contentType: "text/plain"],
+                body: ByteBuffer(string: "user1:password1")
             )
             #expect(response.status == .badRequest)
             #expect(try response.oauthError() == "invalid_request")
@@ -123,7 +128,9 @@ struct EndpointTests {
             response = try await client.postJSON("/login", #"{"username":"\#(long)","password":"x"}"#)
             #expect(response.status == .badRequest)
             response = try await client.execute(
-                uri: "/login", method: .post, headers: [.contentType: "application/json"],
+                uri: "/login",
+                method: .post,
+                headers: [.contentType: "application/json"],
                 body: ByteBuffer(repeating: UInt8(ascii: " "), count: 64 * 1024 + 1)
             )
             #expect(response.status == .contentTooLarge)
@@ -565,7 +572,9 @@ struct EndpointTests {
 
             let user = try await client.login("user1", "password1")
             response = try await client.execute(
-                uri: "/admin/keys/rotate", method: .post, headers: bearer(try string(user, "access_token"))
+                uri: "/admin/keys/rotate",
+                method: .post,
+                headers: bearer(try string(user, "access_token"))
             )
             #expect(response.status == .forbidden)
 
@@ -625,5 +634,3 @@ struct EndpointTests {
         }
     }
 }
-
-import Synchronization

@@ -1,3 +1,4 @@
+import Foundation
 import SharedJWT
 import Testing
 
@@ -129,5 +130,3 @@ struct KeyLifecycleTests {
         #expect(try JSONDecoder().decode(KeyLifecycle.self, from: data) == lifecycle)
     }
 }
-
-import Foundation

@@ -97,7 +97,9 @@ struct KeyPolicyCLITests {
         let directory = try TempDirectory()
         let keys = KeyDirectory(path: directory.keys, keyBits: 3072)
         let policy = ServingKeyPolicy(
-            policy: KeyLifecyclePolicy(accessTTL: 600, jwksMaxAge: 120, rotateEvery: 86_400), keyBits: 3072, recordedAt: 1_800_000_000
+            policy: KeyLifecyclePolicy(accessTTL: 600, jwksMaxAge: 120, rotateEvery: 86_400),
+            keyBits: 3072,
+            recordedAt: 1_800_000_000
         )
         try keys.recordPolicy(policy)
         #expect(try keys.recordedPolicy() == policy)

@@ -32,8 +32,11 @@ import Testing
             try await store.addUser(UserRecord(name: "alice", passwordHash: "h", roles: ["user"], createdAt: RefreshCommitterTests.now))
             for index in 0..<count {
                 try await store.storeRefreshToken(
-                    hash: "old-\(index)", grant: RefreshCommitterTests.grant(index), parent: nil,
-                    expiresAt: RefreshCommitterTests.now + 100, now: RefreshCommitterTests.now
+                    hash: "old-\(index)",
+                    grant: RefreshCommitterTests.grant(index),
+                    parent: nil,
+                    expiresAt: RefreshCommitterTests.now + 100,
+                    now: RefreshCommitterTests.now
                 )
             }
         }
@@ -56,8 +59,13 @@ import Testing
 
     static func request(_ old: String, _ new: String) -> RefreshRequest {
         RefreshRequest(
-            oldHash: old, newHash: new, newExpiresAt: now + 100, now: now,
-            accessTokenID: "jti-" + new, accessExpiresAt: Int64(now) + 300, currentRolesClientID: "login"
+            oldHash: old,
+            newHash: new,
+            newExpiresAt: now + 100,
+            now: now,
+            accessTokenID: "jti-" + new,
+            accessExpiresAt: Int64(now) + 300,
+            currentRolesClientID: "login"
         )
     }
 

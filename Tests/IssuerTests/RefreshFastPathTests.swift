@@ -67,7 +67,10 @@ import Testing
     func mediaTypeIsTrimmedAndLowercased(_ header: String, _ expected: String) {
         var fields = HTTPFields()
         fields[.contentType] = header
-        let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/token", headerFields: fields), body: .init(buffer: .init()))
+        let request = Request(
+            head: HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/token", headerFields: fields),
+            body: .init(buffer: .init())
+        )
         #expect(BodyReader.mediaType(request) == expected)
         // The general (Foundation) rule the fast path stands in for.
         #expect(header.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } == expected)
@@ -77,7 +80,10 @@ import Testing
         for header in [nil, "", ";;"] as [String?] {
             var fields = HTTPFields()
             if let header { fields[.contentType] = header }
-            let request = Request(head: HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/token", headerFields: fields), body: .init(buffer: .init()))
+            let request = Request(
+                head: HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/token", headerFields: fields),
+                body: .init(buffer: .init())
+            )
             #expect(BodyReader.mediaType(request) == nil)
         }
     }
@@ -86,8 +92,13 @@ import Testing
 
     static func request(_ old: String, _ new: String, jti: String) -> RefreshRequest {
         RefreshRequest(
-            oldHash: old, newHash: new, newExpiresAt: now + 100, now: now,
-            accessTokenID: jti, accessExpiresAt: Int64(now) + 300, currentRolesClientID: "login"
+            oldHash: old,
+            newHash: new,
+            newExpiresAt: now + 100,
+            now: now,
+            accessTokenID: jti,
+            accessExpiresAt: Int64(now) + 300,
+            currentRolesClientID: "login"
         )
     }
 
@@ -113,13 +124,18 @@ import Testing
             // Five racers on one more token.
             for racer in 0..<5 {
                 group.addTask {
-                    (100 + racer, try await committer.commit(Self.request("old-0", "race-\(racer)", jti: "race-jti-\(racer)"), on: loops.next()).get())
+                    (
+                        100 + racer,
+                        try await committer.commit(Self.request("old-0", "race-\(racer)", jti: "race-jti-\(racer)"), on: loops.next()).get()
+                    )
                 }
             }
             return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
         for index in 1..<40 {
-            #expect(results[index] == .rotated(RefreshGrant(family: "fam-\(index)", subject: "alice", clientID: "login", scope: "api", roles: ["user"])))
+            #expect(
+                results[index] == .rotated(RefreshGrant(family: "fam-\(index)", subject: "alice", clientID: "login", scope: "api", roles: ["user"]))
+            )
             #expect(try await store.family(ofAccessToken: "jti-\(index)") == "fam-\(index)")
         }
         let onToken0 = [0, 100, 101, 102, 103, 104].compactMap { results[$0] }

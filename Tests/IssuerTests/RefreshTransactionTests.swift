@@ -13,8 +13,13 @@ import Testing
 
     static func request(_ old: String, _ new: String, jti: String) -> RefreshRequest {
         RefreshRequest(
-            oldHash: old, newHash: new, newExpiresAt: now + 100, now: now,
-            accessTokenID: jti, accessExpiresAt: Int64(now) + 300, currentRolesClientID: "login"
+            oldHash: old,
+            newHash: new,
+            newExpiresAt: now + 100,
+            now: now,
+            accessTokenID: jti,
+            accessExpiresAt: Int64(now) + 300,
+            currentRolesClientID: "login"
         )
     }
 
@@ -68,7 +73,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let sqlite = try SQLiteIssuerStore(path: path)
         let committed = CommittedRefreshes(
-            base: sqlite, committer: EventLoopRefreshCommitter(store: sqlite, metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())),
+            base: sqlite,
+            committer: EventLoopRefreshCommitter(store: sqlite, metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())),
             eventLoops: CommittedRefreshes.eventLoops
         )
         try await Self.exercise(committed, sqlite: sqlite)
@@ -97,11 +103,13 @@ import Testing
             try db.execute(sql: "COMMIT")
         }
         // Nothing was committed: r0 is still live, and now rotates on the event loops' writer.
-        let results = try #require(store.commitWithoutWaiting([
-            RefreshTransactionTests.request("r0", "r1", jti: "j1"),
-            RefreshTransactionTests.request("r0", "r2", jti: "j2"),
-            RefreshTransactionTests.request("nope", "r3", jti: "j3"),
-        ]))
+        let results = try #require(
+            store.commitWithoutWaiting([
+                RefreshTransactionTests.request("r0", "r1", jti: "j1"),
+                RefreshTransactionTests.request("r0", "r2", jti: "j2"),
+                RefreshTransactionTests.request("nope", "r3", jti: "j3"),
+            ])
+        )
         #expect(try results.map { try $0.get() } == [.rotated(grant), .reused(family: "fam"), .invalid])
         // And the store's own path sees the same database: r1 died with its family.
         #expect(try await store.refresh(RefreshTransactionTests.request("r1", "r4", jti: "j4")) == .invalid)

@@ -51,7 +51,9 @@ struct SecretRedactionTests {
     func maintenanceService(_ configuration: IssuerConfiguration) throws -> IssuerMaintenanceService {
         let keyRing = KeyRing(
             directory: KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits),
-            policy: configuration.lifecyclePolicy, clock: configuration.clock, logger: testLogger
+            policy: configuration.lifecyclePolicy,
+            clock: configuration.clock,
+            logger: testLogger
         )
         let store = try SQLiteIssuerStore(path: configuration.databasePath)
         return IssuerMaintenanceService(keyRing: keyRing, store: store, configuration: configuration, hangups: nil, logger: testLogger)

@@ -4,8 +4,8 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
-import Synchronization
 import Prometheus
+import Synchronization
 import Testing
 
 @testable import IssuerCore
@@ -53,8 +53,13 @@ enum StoreConformance {
     /// take the user's current roles), so that the rotation alone is under test.
     static func rotation(_ old: String, _ new: String, expiresAt: Double, now: Double) -> RefreshRequest {
         RefreshRequest(
-            oldHash: old, newHash: new, newExpiresAt: expiresAt, now: now,
-            accessTokenID: "jti-" + new, accessExpiresAt: Int64(now) + 300, currentRolesClientID: "no-such-client"
+            oldHash: old,
+            newHash: new,
+            newExpiresAt: expiresAt,
+            now: now,
+            accessTokenID: "jti-" + new,
+            accessExpiresAt: Int64(now) + 300,
+            currentRolesClientID: "no-such-client"
         )
     }
 
@@ -109,8 +114,13 @@ enum StoreConformance {
     static func refreshInOneCall(_ store: any IssuerStore) async throws {
         func request(_ old: String, _ new: String, jti: String) -> RefreshRequest {
             RefreshRequest(
-                oldHash: old, newHash: new, newExpiresAt: now + 100, now: now,
-                accessTokenID: jti, accessExpiresAt: Int64(now) + 300, currentRolesClientID: "login"
+                oldHash: old,
+                newHash: new,
+                newExpiresAt: now + 100,
+                now: now,
+                accessTokenID: jti,
+                accessExpiresAt: Int64(now) + 300,
+                currentRolesClientID: "login"
             )
         }
         try await store.addUser(UserRecord(name: "alice", passwordHash: "h", roles: ["user", "admin"], createdAt: now))
@@ -181,7 +191,8 @@ enum StoreConformance {
     /// Concurrent feed writers: every entry is seen by a poller that follows the cursor.
     static func concurrentFeedWritersLoseNothing(_ store: any IssuerStore) async throws {
         let seen = SeenSet()
-        let writers = 8, perWriter = 25
+        let writers = 8
+        let perWriter = 25
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<writers {
                 group.addTask {
@@ -228,7 +239,8 @@ struct CommittedRefreshes: IssuerStore {
 
     static func waiting(_ base: any IssuerStore) -> CommittedRefreshes {
         CommittedRefreshes(
-            base: base, committer: WaitingRefreshCommitter(store: base, metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())),
+            base: base,
+            committer: WaitingRefreshCommitter(store: base, metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())),
             eventLoops: Self.eventLoops
         )
     }
@@ -285,7 +297,8 @@ struct SQLiteStoreConformanceTests {
         try await Self.withStore { store in
             try await body(
                 CommittedRefreshes(
-                    base: store, committer: store.makeCommitter(metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())),
+                    base: store,
+                    committer: store.makeCommitter(metrics: RefreshCommitMetrics(registry: PrometheusCollectorRegistry())),
                     eventLoops: CommittedRefreshes.eventLoops
                 )
             )
@@ -358,14 +371,20 @@ struct PostgresStoreConformanceTests {
             let session = try await client.login("user1", "password1")
             let fast = try await client.postForm("/token", TokenFastPathTests.refreshForm(try string(session, "refresh_token")))
             #expect(fast.status == .ok)
-            let routed = try await client.postForm("/token?via=router", TokenFastPathTests.refreshForm(try string(try fast.jsonObject(), "refresh_token")))
+            let routed = try await client.postForm(
+                "/token?via=router",
+                TokenFastPathTests.refreshForm(try string(try fast.jsonObject(), "refresh_token"))
+            )
             #expect(routed.status == .ok)
             #expect(try await waited() == before + 2)
             #expect(TokenFastPathTests.fastRefreshes(inMetrics: try await client.get("/metrics").text, commit: "event_loop") == 0)
             // The replay of the first token ends the session, on either path.
             let replay = try await client.postForm("/token", TokenFastPathTests.refreshForm(try string(session, "refresh_token")))
             #expect(replay.status == .badRequest)
-            let successor = try await client.postForm("/token?via=router", TokenFastPathTests.refreshForm(try string(try routed.jsonObject(), "refresh_token")))
+            let successor = try await client.postForm(
+                "/token?via=router",
+                TokenFastPathTests.refreshForm(try string(try routed.jsonObject(), "refresh_token"))
+            )
             #expect(successor.status == .badRequest)
         }
         await database.stop()

@@ -1,8 +1,8 @@
-import ServiceSupport
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
+import ServiceSupport
 import Synchronization
 import Testing
 

@@ -1,16 +1,16 @@
 import Foundation
 import GRDB
+import HTTPEdge
 import HTTPPipelining
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOHTTP1
-@testable import ServiceSupport
 import Synchronization
 import Testing
 
 @testable import IssuerCore
-import HTTPEdge
+@testable import ServiceSupport
 
 /// Refresh grants of `POST /token` are answered by the fast path (`TokenFastRoutes`) on the event loop,
 /// with their commits grouped per event-loop tick; everything else goes to the router.
@@ -164,7 +164,8 @@ import HTTPEdge
                     for _ in 0..<2 {
                         group.addTask {
                             let body = Self.refreshForm(token)
-                            let request = "POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                            let request =
+                                "POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                                 + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
                             return (index, try await RawHTTP.exchange(port: port, sending: request, expecting: 1)[0].status)
                         }
@@ -262,7 +263,8 @@ import HTTPEdge
             }.start()
             locked.wait()
             let body = Self.refreshForm(token)
-            let request = "POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            let request =
+                "POST /token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                 + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
             pending.withLock { $0 = Task { try await RawHTTP.exchange(port: port, sending: request, expecting: 1) } }
             var waited = waitedBefore

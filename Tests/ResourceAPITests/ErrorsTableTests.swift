@@ -1,8 +1,9 @@
 import CurlClient
 import Foundation
-@testable import ResourceAPICore
 import SharedJWT
 import Testing
+
+@testable import ResourceAPICore
 
 /// One test per row of the contract's Errors table (RFC 6750), each followed by a valid
 /// token that must still be answered.
@@ -20,8 +21,11 @@ import Testing
         #expect(response.status == status, "status for \(headers.map(\.0))", sourceLocation: sourceLocation)
         let challenge = response.headers["www-authenticate"]
         if let error {
-            #expect(challenge?.hasPrefix("Bearer realm=\"resource-api\", error=\"\(error)\", error_description=\"") == true,
-                    "WWW-Authenticate: \(challenge ?? "none")", sourceLocation: sourceLocation)
+            #expect(
+                challenge?.hasPrefix("Bearer realm=\"resource-api\", error=\"\(error)\", error_description=\"") == true,
+                "WWW-Authenticate: \(challenge ?? "none")",
+                sourceLocation: sourceLocation
+            )
             #expect(response.json?["error"]?.stringValue == error, sourceLocation: sourceLocation)
         } else {
             #expect(challenge == "Bearer realm=\"resource-api\"", sourceLocation: sourceLocation)
@@ -36,7 +40,11 @@ import Testing
 
     func expectInvalidToken(_ harness: Harness, _ token: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         try await self.expectRefusal(
-            harness, headers: [("Authorization", "Bearer \(token)")], status: 401, error: "invalid_token", sourceLocation: sourceLocation
+            harness,
+            headers: [("Authorization", "Bearer \(token)")],
+            status: 401,
+            error: "invalid_token",
+            sourceLocation: sourceLocation
         )
     }
 
@@ -119,8 +127,11 @@ import Testing
         try await withHarness { harness in
             let token = try harness.tokens.token()
             try await self.expectRefusal(
-                harness, headers: [("Authorization", "Bearer \(token)")], path: "/api/greet?access_token=\(token)",
-                status: 400, error: "invalid_request"
+                harness,
+                headers: [("Authorization", "Bearer \(token)")],
+                path: "/api/greet?access_token=\(token)",
+                status: 400,
+                error: "invalid_request"
             )
         }
     }
@@ -156,7 +167,10 @@ import Testing
             let payload = harness.tokens.payload(harness.tokens.claims())
             for alg in ["none", "HS256", "RS384", "PS256", "ES256"] {
                 let header = #"{"alg":"\#(alg)","typ":"at+jwt","kid":"\#(kid)"}"#
-                try await self.expectInvalidToken(harness, try harness.tokens.raw(header: header, payload: payload, key: alg == "none" ? nil : TestKeys.a))
+                try await self.expectInvalidToken(
+                    harness,
+                    try harness.tokens.raw(header: header, payload: payload, key: alg == "none" ? nil : TestKeys.a)
+                )
             }
         }
     }
@@ -176,7 +190,7 @@ import Testing
             let now = Int64(harness.clock.now())
             claims.issuedAt = now - 600
             claims.notBefore = now - 600
-            claims.expiresAt = now - 60 // past the 30 s leeway
+            claims.expiresAt = now - 60  // past the 30 s leeway
             try await self.expectInvalidToken(harness, try harness.tokens.token(claims))
         }
     }

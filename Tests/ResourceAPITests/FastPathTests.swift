@@ -1,14 +1,15 @@
 import CurlClient
 import Dispatch
 import Foundation
+import HTTPEdge
 import HTTPPipelining
+import HTTPTypes
 import NIOHTTP1
 import ServiceSupport
-@testable import ResourceAPICore
-import HTTPEdge
-import HTTPTypes
 import SharedJWT
 import Testing
+
+@testable import ResourceAPICore
 
 #if canImport(Glibc)
 import Glibc
@@ -45,7 +46,10 @@ import Glibc
                 ("/api/greet", [("Authorization", "Bearer \(String(repeating: "a", count: 9000))")]),
                 ("/api/greet", [("Authorization", "Bearer \(try tokens.token(expired))")]),
                 ("/api/greet", [("Authorization", "Bearer \(try tokens.token(wrongAudience))")]),
-                ("/api/greet", [("Authorization", "Bearer \(try tokens.token(tokens.claims(), key: TestKeys.rogue, kid: TestKeys.a.publicKey.thumbprint))")]),
+                (
+                    "/api/greet",
+                    [("Authorization", "Bearer \(try tokens.token(tokens.claims(), key: TestKeys.rogue, kid: TestKeys.a.publicKey.thumbprint))")]
+                ),
             ]
             for (path, headers) in cases {
                 let fast = try await harness.get(path, headers: headers)
@@ -81,8 +85,10 @@ import Glibc
             ]
             let responses = try await RawHTTP.exchange(port: harness.apiPort, sending: requests.joined(), expecting: requests.count)
             #expect(responses.map(\.status) == [200, 200, 200, 200, 200])
-            #expect(responses.map(\.body).enumerated().filter { $0.offset != 3 }.map(\.element)
-                == ["hi bob!", "{\"status\":\"ok\"}", "hi alice!", "hi alice!"])
+            #expect(
+                responses.map(\.body).enumerated().filter { $0.offset != 3 }.map(\.element)
+                    == ["hi bob!", "{\"status\":\"ok\"}", "hi alice!", "hi alice!"]
+            )
             #expect(responses[3].body.contains("\"ready\":true"))
         }
     }

@@ -4,10 +4,11 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
-@testable import ResourceAPICore
 import SharedJWT
 import Synchronization
 import Testing
+
+@testable import ResourceAPICore
 
 // MARK: Keys and tokens
 
@@ -126,10 +127,12 @@ final class FakeIssuer: Sendable {
         let router = Router()
         router.get("/.well-known/openid-configuration") { _, _ -> Response in
             let issuer = self.state.withLock { $0.publicIssuer }
-            return Self.json(.object([
-                ("issuer", .string(issuer)),
-                ("jwks_uri", .string(issuer + "/.well-known/jwks.json")),
-            ]))
+            return Self.json(
+                .object([
+                    ("issuer", .string(issuer)),
+                    ("jwks_uri", .string(issuer + "/.well-known/jwks.json")),
+                ])
+            )
         }
         router.get("/.well-known/jwks.json") { request, _ -> Response in
             let snapshot = self.state.withLock { state -> State in
@@ -161,11 +164,13 @@ final class FakeIssuer: Sendable {
             let revoked = snapshot.revoked.enumerated().filter { $0.offset >= after }.map { entry in
                 JSONValue.object([("jti", .string(entry.element.jti)), ("exp", .number(Double(entry.element.exp)))])
             }
-            return Self.json(.object([
-                ("cursor", .number(Double(snapshot.revoked.count))),
-                ("revoked", .array(revoked)),
-                ("retired_kids", .array(snapshot.retiredKids.map(JSONValue.string))),
-            ]))
+            return Self.json(
+                .object([
+                    ("cursor", .number(Double(snapshot.revoked.count))),
+                    ("revoked", .array(revoked)),
+                    ("retired_kids", .array(snapshot.retiredKids.map(JSONValue.string))),
+                ])
+            )
         }
         return router
     }

@@ -1,8 +1,9 @@
 import CurlClient
 import Foundation
-@testable import ResourceAPICore
 import SharedJWT
 import Testing
+
+@testable import ResourceAPICore
 
 @Suite struct KeyCacheTests {
     @Test func discoveryRebasesJWKSURIOntoTheInternalOrigin() async throws {
@@ -19,15 +20,23 @@ import Testing
     }
 
     @Test func rebaseRules() {
-        #expect(Discovery.rebase(jwksURI: "http://localhost:8081/.well-known/jwks.json", issuer: "http://localhost:8081", onto: "http://issuer:8081")
-            == "http://issuer:8081/.well-known/jwks.json")
-        #expect(Discovery.rebase(jwksURI: "http://LOCALHOST:80/keys?x=1", issuer: "http://localhost", onto: "https://issuer")
-            == "https://issuer/keys?x=1")
+        #expect(
+            Discovery.rebase(jwksURI: "http://localhost:8081/.well-known/jwks.json", issuer: "http://localhost:8081", onto: "http://issuer:8081")
+                == "http://issuer:8081/.well-known/jwks.json"
+        )
+        #expect(
+            Discovery.rebase(jwksURI: "http://LOCALHOST:80/keys?x=1", issuer: "http://localhost", onto: "https://issuer")
+                == "https://issuer/keys?x=1"
+        )
         // Another origin is used as published.
-        #expect(Discovery.rebase(jwksURI: "https://keys.example/jwks", issuer: "http://localhost:8081", onto: "http://issuer:8081")
-            == "https://keys.example/jwks")
-        #expect(Discovery.rebase(jwksURI: "http://localhost:9999/jwks", issuer: "http://localhost:8081", onto: "http://issuer:8081")
-            == "http://localhost:9999/jwks")
+        #expect(
+            Discovery.rebase(jwksURI: "https://keys.example/jwks", issuer: "http://localhost:8081", onto: "http://issuer:8081")
+                == "https://keys.example/jwks"
+        )
+        #expect(
+            Discovery.rebase(jwksURI: "http://localhost:9999/jwks", issuer: "http://localhost:8081", onto: "http://issuer:8081")
+                == "http://localhost:9999/jwks"
+        )
     }
 
     @Test func jwksURLSkipsDiscovery() async throws {
@@ -240,7 +249,8 @@ import Testing
         try await withHarness(configure: { $0.jwksMinRefresh = .milliseconds(1) }) { harness in
             // Over 64 KiB, and containing the key the token names.
             let padding = String(repeating: "x", count: 70_000)
-            let huge = #"{"keys":[\#(String(decoding: JWKSet.encode([TestKeys.b.publicKey]).dropFirst(9).dropLast(2), as: UTF8.self)),{"kty":"oct","k":"\#(padding)"}]}"#
+            let huge =
+                #"{"keys":[\#(String(decoding: JWKSet.encode([TestKeys.b.publicKey]).dropFirst(9).dropLast(2), as: UTF8.self)),{"kty":"oct","k":"\#(padding)"}]}"#
             harness.issuer.update { $0.bodyOverride = Array(huge.utf8) }
             #expect(try await harness.get("/api/greet", token: harness.tokens.token(key: TestKeys.b)).status == 401)
             #expect(try await harness.get("/api/greet", token: harness.tokens.token(key: TestKeys.a)).status == 200)
@@ -260,7 +270,7 @@ import Testing
     }
 
     @Test func unusableKeysAreSkippedNotFatal() async throws {
-        let small = Base64URL.encode([UInt8](repeating: 0xC3, count: 128)) // 1024 bits
+        let small = Base64URL.encode([UInt8](repeating: 0xC3, count: 128))  // 1024 bits
         try await withHarness(issuerSetup: { state in
             let good = TestKeys.a.publicKey.jwk()
             state.extraJWKs = [

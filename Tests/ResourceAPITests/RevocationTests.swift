@@ -1,9 +1,10 @@
-import ServiceSupport
 import CurlClient
 import Foundation
-@testable import ResourceAPICore
+import ServiceSupport
 import SharedJWT
 import Testing
+
+@testable import ResourceAPICore
 
 @Suite struct RevocationTests {
     /// `revocation-poll` is 200 ms in the harness; the contract allows poll + 1 s.
@@ -38,7 +39,7 @@ import Testing
     @Test func retiredKidIsDroppedWithinPollPlusOneSecond() async throws {
         try await withHarness(issuerSetup: {
             $0.keys = [TestKeys.a.publicKey, TestKeys.b.publicKey]
-            $0.maxAge = 86_400 // a long JWKS max-age must not delay the retirement
+            $0.maxAge = 86_400  // a long JWKS max-age must not delay the retirement
         }) { harness in
             let leaked = try harness.tokens.token(key: TestKeys.a)
             let fine = try harness.tokens.token(key: TestKeys.b)
@@ -67,7 +68,7 @@ import Testing
             #expect(try await harness.get("/api/greet", token: token).status == 200)
             #expect(try await harness.get("/api/greet", token: token).status == 200)
             #expect(harness.api.verifier.verified?.count == 1)
-            harness.clock.advance(by: 91) // past exp + 30 s leeway
+            harness.clock.advance(by: 91)  // past exp + 30 s leeway
             let response = try await harness.get("/api/greet", token: token)
             #expect(response.status == 401)
             #expect(response.json?["error_description"]?.stringValue == JWTError.expired.description)
@@ -88,7 +89,7 @@ import Testing
     @Test func feedOutageKeepsServing() async throws {
         try await withHarness { harness in
             let token = try harness.tokens.token()
-            harness.issuer.update { $0.status = 500 } // JWKS down too
+            harness.issuer.update { $0.status = 500 }  // JWKS down too
             try await Task.sleep(for: .milliseconds(500))
             #expect(try await harness.get("/api/greet", token: token).status == 200)
         }

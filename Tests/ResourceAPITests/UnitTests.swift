@@ -1,7 +1,8 @@
 import Foundation
-@testable import ResourceAPICore
 import SharedJWT
 import Testing
+
+@testable import ResourceAPICore
 
 @Suite struct BearerHeaderParsingTests {
     func parse(_ value: String) throws(BearerError) -> Substring {
@@ -16,7 +17,9 @@ import Testing
     }
 
     @Test func refusesMalformedHeadersAs400() {
-        for value in ["", "Bearer", "Bearer ", "Basic abc", "Bearerabc", "Bearer a b", "Bearer a,b", "Bearer =abc", "Bearer ab=c", "Bearer a\"b", "Bearer é"] {
+        for value in [
+            "", "Bearer", "Bearer ", "Basic abc", "Bearerabc", "Bearer a b", "Bearer a,b", "Bearer =abc", "Bearer ab=c", "Bearer a\"b", "Bearer é",
+        ] {
             #expect(throws: BearerError.self, "\(value)") { _ = try self.parse(value) }
             do {
                 _ = try self.parse(value)

@@ -67,22 +67,36 @@ struct ExecutableTests {
         }
     }
 
-    @Test(arguments: [
-        ("issuer", ["serve", "--port", "70000"], "issuer: --port: '70000' is not a port number (0-65535)"),
-        ("resource-api", ["--port", "70000"], "resource-api: --port: '70000' is not a port number (0-65535)"),
-        ("issuer", ["--host", "a b"], "issuer: --host: 'a b' is not a host name or address"),
-        ("resource-api", ["--host", "a b"], "resource-api: --host: 'a b' is not a host name or address"),
-        ("issuer", ["--access-ttl", "5x"], "issuer: --access-ttl: '5x' is not a positive duration (e.g. 300, 300s, 5m, 1h, 30d)"),
-        ("resource-api", ["--revocation-poll", "5x"], "resource-api: --revocation-poll: '5x' is not a positive duration (e.g. 250ms, 300, 300s, 5m, 1h, 30d)"),
-        ("rotation-drill", ["--admin-password", "x", "--settle", "5x"], "rotation-drill: --settle: '5x' is not a positive duration (e.g. 250ms, 300, 300s, 5m, 1h, 30d)"),
-        ("issuer", ["--issuer-url", "ftp://x"], "issuer: --issuer-url: 'ftp://x' is not an http(s) URL without query or fragment"),
-        ("resource-api", ["--issuer-url", "ftp://x"], "resource-api: --issuer-url: 'ftp://x' is not an http(s) URL"),
-        ("rotation-drill", ["--admin-password", "x", "--issuer-url", "ftp://x"], "rotation-drill: --issuer-url: 'ftp://x' is not an http(s) URL"),
-        ("issuer", ["--key-bits", "1024"], "issuer: --key-bits: '1024' is not one of 2048, 3072, 4096"),
-        ("rotation-drill", ["--admin-password", "x", "--rate", "0"], "rotation-drill: --rate: '0' is not a number from 1 to 500"),
-        ("rotation-drill", ["run"], "rotation-drill: --admin-password: required (or DRILL_ADMIN_PASSWORD): rotating needs a user with role admin"),
-        ("issuer", ["--store", "postgres://u:s3cret@h/db?sslmode=maybe"], "issuer: --store: sslmode 'maybe' is not disable, prefer or require"),
-    ] as [(String, [String], String)])
+    @Test(
+        arguments: [
+            ("issuer", ["serve", "--port", "70000"], "issuer: --port: '70000' is not a port number (0-65535)"),
+            ("resource-api", ["--port", "70000"], "resource-api: --port: '70000' is not a port number (0-65535)"),
+            ("issuer", ["--host", "a b"], "issuer: --host: 'a b' is not a host name or address"),
+            ("resource-api", ["--host", "a b"], "resource-api: --host: 'a b' is not a host name or address"),
+            ("issuer", ["--access-ttl", "5x"], "issuer: --access-ttl: '5x' is not a positive duration (e.g. 300, 300s, 5m, 1h, 30d)"),
+            (
+                "resource-api", ["--revocation-poll", "5x"],
+                "resource-api: --revocation-poll: '5x' is not a positive duration (e.g. 250ms, 300, 300s, 5m, 1h, 30d)"
+            ),
+            (
+                "rotation-drill", ["--admin-password", "x", "--settle", "5x"],
+                "rotation-drill: --settle: '5x' is not a positive duration (e.g. 250ms, 300, 300s, 5m, 1h, 30d)"
+            ),
+            ("issuer", ["--issuer-url", "ftp://x"], "issuer: --issuer-url: 'ftp://x' is not an http(s) URL without query or fragment"),
+            ("resource-api", ["--issuer-url", "ftp://x"], "resource-api: --issuer-url: 'ftp://x' is not an http(s) URL"),
+            (
+                "rotation-drill", ["--admin-password", "x", "--issuer-url", "ftp://x"],
+                "rotation-drill: --issuer-url: 'ftp://x' is not an http(s) URL"
+            ),
+            ("issuer", ["--key-bits", "1024"], "issuer: --key-bits: '1024' is not one of 2048, 3072, 4096"),
+            ("rotation-drill", ["--admin-password", "x", "--rate", "0"], "rotation-drill: --rate: '0' is not a number from 1 to 500"),
+            (
+                "rotation-drill", ["run"],
+                "rotation-drill: --admin-password: required (or DRILL_ADMIN_PASSWORD): rotating needs a user with role admin"
+            ),
+            ("issuer", ["--store", "postgres://u:s3cret@h/db?sslmode=maybe"], "issuer: --store: sslmode 'maybe' is not disable, prefer or require"),
+        ] as [(String, [String], String)]
+    )
     func typedValueErrors(name: String, arguments: [String], first: String) throws {
         let outcome = try run(name, arguments)
         #expect(outcome.status == 2, "\(outcome.stderr)")
@@ -91,11 +105,13 @@ struct ExecutableTests {
     }
 
     /// A bad variable under a good flag is never read: the next bad option is the one reported.
-    @Test(arguments: [
-        ("issuer", ["serve", "--port", "1"], ["ISSUER_PORT": "x"]),
-        ("resource-api", ["--port", "1"], ["RESOURCE_API_PORT": "x"]),
-        ("rotation-drill", ["run", "--admin-password", "x", "--rate", "5"], ["DRILL_RATE": "0"]),
-    ] as [(String, [String], [String: String])])
+    @Test(
+        arguments: [
+            ("issuer", ["serve", "--port", "1"], ["ISSUER_PORT": "x"]),
+            ("resource-api", ["--port", "1"], ["RESOURCE_API_PORT": "x"]),
+            ("rotation-drill", ["run", "--admin-password", "x", "--rate", "5"], ["DRILL_RATE": "0"]),
+        ] as [(String, [String], [String: String])]
+    )
     func flagWinsOverEnvironment(name: String, arguments: [String], environment: [String: String]) throws {
         let outcome = try run(name, arguments + ["--log-format", "xml"], environment: environment)
         #expect(outcome.status == 2)

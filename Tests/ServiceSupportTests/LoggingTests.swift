@@ -1,13 +1,14 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Logging
 import ServiceSupport
 import SharedJWT
 import Synchronization
 import Testing
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The lines a `JSONLogHandler` wrote.
 final class CapturedLines: Sendable {
@@ -28,10 +29,19 @@ struct LoggingTests {
         #expect(SecretRedaction.redact("postgres://user:password@host/db") == "postgres://user:***@host/db")
         #expect(SecretRedaction.redact("postgres://user@host/db") == "postgres://user@host/db")
         #expect(SecretRedaction.redact("postgres://host:5432/db") == "postgres://host:5432/db")
-        #expect(SecretRedaction.redact("a=postgresql://u:p@ss@h:5432/db?sslmode=disable b=http://x:y@z") == "a=postgresql://u:***@h:5432/db?sslmode=disable b=http://x:***@z")
-        #expect(SecretRedaction.redact("IssuerConfiguration(store: postgres://u:pw@h/d, port: 1)") == "IssuerConfiguration(store: postgres://u:***@h/d, port: 1)")
+        #expect(
+            SecretRedaction.redact("a=postgresql://u:p@ss@h:5432/db?sslmode=disable b=http://x:y@z")
+                == "a=postgresql://u:***@h:5432/db?sslmode=disable b=http://x:***@z"
+        )
+        #expect(
+            SecretRedaction.redact("IssuerConfiguration(store: postgres://u:pw@h/d, port: 1)")
+                == "IssuerConfiguration(store: postgres://u:***@h/d, port: 1)"
+        )
         #expect(SecretRedaction.redact("no url here: a:b@c") == "no url here: a:b@c")
-        #expect(SecretRedaction.redact(.array([.string("postgres://u:pw@h"), .stringConvertible(5)])) == .array([.string("postgres://u:***@h"), .stringConvertible(5)]))
+        #expect(
+            SecretRedaction.redact(.array([.string("postgres://u:pw@h"), .stringConvertible(5)]))
+                == .array([.string("postgres://u:***@h"), .stringConvertible(5)])
+        )
     }
 
     @Test func everyLoggerRedactsMessageAndMetadata() {

@@ -5,7 +5,8 @@ import Testing
 @Suite("Option resolution")
 struct OptionResolverTests {
     let resolver = OptionResolver(
-        environmentPrefix: "TEST_", environment: ["TEST_PORT": "9100", "TEST_KEYS_DIR": "/env/keys", "TEST_AUDIENCE": ""]
+        environmentPrefix: "TEST_",
+        environment: ["TEST_PORT": "9100", "TEST_KEYS_DIR": "/env/keys", "TEST_AUDIENCE": ""]
     )
 
     @Test func flagWinsOverEnvironmentWhichWinsOverDefault() throws {
@@ -27,9 +28,11 @@ struct OptionResolverTests {
             try fromEnvironment.port("port", nil)
         }
         let error = ConfigurationError(option: "--port", problem: "'70000' is not a port number (0-65535)")
-        #expect(error.lines(command: "issuer") == [
-            "issuer: --port: '70000' is not a port number (0-65535)", "Run 'issuer --help' for the options.",
-        ])
+        #expect(
+            error.lines(command: "issuer") == [
+                "issuer: --port: '70000' is not a port number (0-65535)", "Run 'issuer --help' for the options.",
+            ]
+        )
         #expect(ConfigurationError.exitStatus == 2)
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SharedJWT
 
 @Suite struct Base64URLTests {

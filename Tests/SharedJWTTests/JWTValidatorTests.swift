@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SharedJWT
 
 @Suite struct JWTValidatorTests {
@@ -16,7 +17,10 @@ import Testing
         let token = try craftToken(header: header(), payload: payload())
         #expect(try validator().validate(token, keys: keys()).subject == "user1")
         // typ is case-insensitive and may carry the media-type prefix (RFC 9068 §2.1)
-        let prefixed = try craftToken(header: #"{"alg":"RS256","typ":"application/AT+JWT","kid":"\#(testKey.publicKey.thumbprint)"}"#, payload: payload())
+        let prefixed = try craftToken(
+            header: #"{"alg":"RS256","typ":"application/AT+JWT","kid":"\#(testKey.publicKey.thumbprint)"}"#,
+            payload: payload()
+        )
         #expect(throws: Never.self) { try validator().validate(prefixed, keys: keys()) }
         // aud as an array that contains ours; a fractional NumericDate
         let array = try craftToken(header: header(), payload: payload(["aud": #"["other","resource-api"]"#, "exp": "\(fixedNow + 300.5)"]))

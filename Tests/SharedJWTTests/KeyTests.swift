@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SharedJWT
 
 /// The PKCS#8 PEM label, spelled in two pieces so that no committed file looks like a PEM

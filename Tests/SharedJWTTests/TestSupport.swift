@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import SharedJWT
 
 /// One 2048-bit key for the whole test run: generation costs ~100 ms.
@@ -18,9 +19,16 @@ func validator(leeway: Int64 = 30, now: Double = fixedNow) -> JWTValidator {
 
 func goodClaims(now: Int64 = Int64(fixedNow)) -> JWTClaims {
     JWTClaims(
-        issuer: "https://issuer.test", subject: "user1", audience: ["resource-api"],
-        expiresAt: now + 300, issuedAt: now, notBefore: now, jwtID: "abc", clientID: "login",
-        scope: "greet", roles: ["user"]
+        issuer: "https://issuer.test",
+        subject: "user1",
+        audience: ["resource-api"],
+        expiresAt: now + 300,
+        issuedAt: now,
+        notBefore: now,
+        jwtID: "abc",
+        clientID: "login",
+        scope: "greet",
+        roles: ["user"]
     )
 }
 

@@ -57,7 +57,11 @@ enum CurlTransfer {
                     chttp_setopt_long(handle, CURLOPT_POSTFIELDSIZE, body.count)
                     // COPYPOSTFIELDS copies `POSTFIELDSIZE` bytes, so the body may be binary.
                     return body.withUnsafeBytes { bytes in
-                        chttp_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(statePointer)))
+                        chttp_setopt_pointer(
+                            handle,
+                            CURLOPT_COPYPOSTFIELDS,
+                            UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(statePointer))
+                        )
                         return curl_easy_perform(handle)
                     }
                 }

@@ -50,7 +50,8 @@ public struct EdgeError: Error, HTTPResponseError, Hashable, CustomStringConvert
     /// 431 for a request head over the limit; the connection is closed after it.
     public static func headTooLarge(_ limits: EdgeLimits) -> EdgeError {
         EdgeError(
-            .requestHeaderFieldsTooLarge, "invalid_request",
+            .requestHeaderFieldsTooLarge,
+            "invalid_request",
             "the request head is over \(limits.maxHeadBytes) bytes or \(limits.maxHeaderFields) header fields",
             headers: [.connection: "close"]
         )

@@ -28,4 +28,3 @@ public struct EdgeChildChannel: ServerChildChannel {
         await self.http1.handle(value: value, logger: logger)
     }
 }
-

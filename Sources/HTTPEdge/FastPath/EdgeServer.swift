@@ -7,20 +7,28 @@ import NIOCore
 public enum EdgeServer {
     /// The server builder for `Application(router:server:...)`.
     public static func http1(
-        routes: (any FastRoutes)?, metrics: RequestMetrics, limits: EdgeLimits = .standard, idleTimeout: Duration? = nil
+        routes: (any FastRoutes)?,
+        metrics: RequestMetrics,
+        limits: EdgeLimits = .standard,
+        idleTimeout: Duration? = nil
     ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             var configuration = HTTP1Channel.Configuration(
-                idleTimeout: idleTimeout.map { TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) },
+                idleTimeout: idleTimeout.map {
+                    TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000)
+                },
                 httpDecoderConfiguration: .init(
-                    maxHeaderFieldSize: limits.maxHeadBytes, maxHeaderListSize: limits.maxHeadBytes,
+                    maxHeaderFieldSize: limits.maxHeadBytes,
+                    maxHeaderListSize: limits.maxHeadBytes,
                     maxHeaderFieldCount: limits.maxHeaderFields
                 )
             )
             configuration.additionalChannelHandlers = { [] }
             return EdgeChildChannel(
                 http1: HTTP1Channel(responder: responder, configuration: configuration),
-                routes: routes, metrics: metrics, limits: limits
+                routes: routes,
+                metrics: metrics,
+                limits: limits
             )
         }
     }

@@ -184,8 +184,13 @@ public final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandle
         let elapsed = EdgeClock.nanoseconds() &- startedAt
         self.series(request.method, claim, response.status).record(nanoseconds: elapsed)
         RequestLog.emit(
-            self.logger, requestID: nil, method: request.method, path: request.path, route: claim.route,
-            status: response.status, nanoseconds: elapsed
+            self.logger,
+            requestID: nil,
+            method: request.method,
+            path: request.path,
+            route: claim.route,
+            status: response.status,
+            nanoseconds: elapsed
         )
     }
 

@@ -19,8 +19,13 @@ public enum RequestLog {
 
     /// Logs the line when `logger` logs at `debug`; `requestID` nil makes one.
     public static func emit(
-        _ logger: Logger, requestID: String?, method: HTTPRequest.Method, path: String?, route: String,
-        status: HTTPResponse.Status, nanoseconds: UInt64
+        _ logger: Logger,
+        requestID: String?,
+        method: HTTPRequest.Method,
+        path: String?,
+        route: String,
+        status: HTTPResponse.Status,
+        nanoseconds: UInt64
     ) {
         guard logger.logLevel <= .debug else { return }
         let plainPath = path.map { path in path.firstIndex(of: "?").map { String(path[..<$0]) } ?? path } ?? ""

@@ -52,12 +52,17 @@ public final class RequestMetrics: Sendable {
             let labels = [("method", method.rawValue), ("route", route), ("status", String(status.code))]
             let made = Series(
                 requests: self.registry.makeCounter(
-                    descriptor: .init(metricName: "http_server_requests", unitName: "total", helpText: "HTTP requests answered, by method, route and status."),
+                    descriptor: .init(
+                        metricName: "http_server_requests",
+                        unitName: "total",
+                        helpText: "HTTP requests answered, by method, route and status."
+                    ),
                     labels: labels
                 ),
                 duration: self.registry.makeDurationHistogram(
                     descriptor: .init(
-                        metricName: "http_server_request_duration", unitName: "seconds",
+                        metricName: "http_server_request_duration",
+                        unitName: "seconds",
                         helpText: "Time from a request's head to its answer, by method, route and status."
                     ),
                     labels: labels,

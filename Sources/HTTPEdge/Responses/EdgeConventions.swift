@@ -1,5 +1,3 @@
-
-
 /// The conventions both services follow on every route (the "HTTP conventions" promise).
 public enum EdgeConventions {
     /// Every JSON answer, errors included.

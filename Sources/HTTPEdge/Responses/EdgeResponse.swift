@@ -60,4 +60,3 @@ public struct EdgeResponse: Sendable {
         Response(status: self.status, headers: self.headers, body: .init(byteBuffer: self.body))
     }
 }
-

@@ -33,8 +33,13 @@ public struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
         let elapsed = EdgeClock.nanoseconds() &- start
         self.metrics.record(method: request.method, route: route, status: response.status, nanoseconds: elapsed)
         RequestLog.emit(
-            context.logger, requestID: nil, method: request.method, path: request.uri.string, route: route,
-            status: response.status, nanoseconds: elapsed
+            context.logger,
+            requestID: nil,
+            method: request.method,
+            path: request.uri.string,
+            route: route,
+            status: response.status,
+            nanoseconds: elapsed
         )
         return response
     }

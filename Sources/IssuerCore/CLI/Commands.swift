@@ -1,9 +1,9 @@
-import ServiceSupport
 import ArgumentParser
 import Foundation
 import Logging
 import Metrics
 import Prometheus
+import ServiceSupport
 import SharedJWT
 
 /// `issuer`: `serve` (default), `users`, `keys`, `clients`.
@@ -34,7 +34,9 @@ public struct IssuerOptions: ParsableArguments {
     @Option(help: "RSA key size: 2048, 3072 or 4096 (ISSUER_KEY_BITS; default 2048).") var keyBits: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical (ISSUER_LOG_LEVEL; default info).") var logLevel: String?
     @Option(help: "text or json (ISSUER_LOG_FORMAT; default text).") var logFormat: String?
-    @Option(help: "on: refresh grants of /token are answered on the event loop; off: every request through the router (ISSUER_FAST_PATH; default on).")
+    @Option(
+        help: "on: refresh grants of /token are answered on the event loop; off: every request through the router (ISSUER_FAST_PATH; default on)."
+    )
     var fastPath: String?
     @Option(help: .hidden) var bcryptCost: String?
 
@@ -112,7 +114,10 @@ public struct Serve: AsyncParsableCommand {
         let app: IssuerApplication
         do {
             app = try await makeIssuerApplication(
-                configuration: configuration, logger: logger, metricsRegistry: registry, handleSIGHUP: true
+                configuration: configuration,
+                logger: logger,
+                metricsRegistry: registry,
+                handleSIGHUP: true
             )
         } catch let error as KeyDirectoryError {
             CLIOutput.error("issuer: \(error.description)")
@@ -135,7 +140,9 @@ public struct Users: AsyncParsableCommand {
     public init() {}
 
     public struct Add: AsyncParsableCommand {
-        public static let configuration = CommandConfiguration(abstract: "Add a user; without --password-stdin a password is generated and printed once.")
+        public static let configuration = CommandConfiguration(
+            abstract: "Add a user; without --password-stdin a password is generated and printed once."
+        )
         @OptionGroup var options: IssuerOptions
         @Argument(help: "User name.") var name: String
         @Option(name: .customLong("role"), help: "A role (repeatable), e.g. user, admin.") var roles: [String] = []
@@ -285,7 +292,10 @@ public struct Keys: AsyncParsableCommand {
         var logger = Logger(label: "issuer")
         logger.logLevel = .error
         return KeyRing(
-            directory: try directory(configuration, keyBits: keyBits), policy: policy, clock: configuration.clock, logger: logger
+            directory: try directory(configuration, keyBits: keyBits),
+            policy: policy,
+            clock: configuration.clock,
+            logger: logger
         )
     }
 

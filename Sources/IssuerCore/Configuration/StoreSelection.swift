@@ -45,7 +45,8 @@ enum IssuerStores {
                 } catch {
                     guard ContinuousClock.now < deadline else {
                         throw ConfigurationError(
-                            option: "--store", problem: "cannot use \(location.description): \(String(reflecting: error))"
+                            option: "--store",
+                            problem: "cannot use \(location.description): \(String(reflecting: error))"
                         )
                     }
                     logger.notice("waiting for PostgreSQL", metadata: ["store": .string(location.description)])

@@ -1,5 +1,3 @@
-
-
 /// A parsed request body: JSON object members or form fields, all strings.
 struct BodyFields {
     var values: [String: String]

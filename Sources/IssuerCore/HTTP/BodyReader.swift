@@ -1,10 +1,10 @@
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
 import NIOCore
-import HTTPEdge
 import ServiceSupport
 import SharedJWT
 import Synchronization
@@ -75,4 +75,3 @@ enum BodyReader {
         }
     }
 }
-

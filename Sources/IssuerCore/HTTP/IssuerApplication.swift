@@ -2,13 +2,13 @@ import Foundation
 import HTTPEdge
 import Hummingbird
 import HummingbirdCore
-import NIOCore
-import NIOPosix
-import ServiceSupport
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import ServiceSupport
 import SharedJWT
 import UnixSignals
 
@@ -30,14 +30,19 @@ public func makeIssuerApplication(
     let store = opened.store
     let keyRing = KeyRing(
         directory: KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits),
-        policy: configuration.lifecyclePolicy, clock: configuration.clock, logger: logger
+        policy: configuration.lifecyclePolicy,
+        clock: configuration.clock,
+        logger: logger
     )
     try keyRing.start()
     let hasher = PasswordHasher(cost: configuration.bcryptCost)
     let metrics = IssuerMetrics(registry: metricsRegistry)
     let tokens = TokenService(configuration: configuration, keyRing: keyRing, store: store)
     let refreshGrant = RefreshGrantCore(
-        tokens: tokens, committer: store.makeCommitter(metrics: metrics.refreshCommits), metrics: metrics, logger: logger,
+        tokens: tokens,
+        committer: store.makeCommitter(metrics: metrics.refreshCommits),
+        metrics: metrics,
+        logger: logger,
         eventLoopGroup: IssuerEventLoops.group
     )
     let routes = IssuerRoutes(
@@ -48,12 +53,16 @@ public func makeIssuerApplication(
         hasher: hasher,
         // On PostgreSQL the failure counts are the database's: every replica enforces the same limits.
         userLimiter: LoginRateLimiter(
-            maxFailures: configuration.maxLoginFailures, window: Double(configuration.loginFailureWindow),
-            shared: opened.sharedLoginFailures, sharedPrefix: "user:"
+            maxFailures: configuration.maxLoginFailures,
+            window: Double(configuration.loginFailureWindow),
+            shared: opened.sharedLoginFailures,
+            sharedPrefix: "user:"
         ),
         addressLimiter: LoginRateLimiter(
-            maxFailures: configuration.maxLoginFailuresPerAddress, window: Double(configuration.loginFailureWindow),
-            shared: opened.sharedLoginFailures, sharedPrefix: "addr:"
+            maxFailures: configuration.maxLoginFailuresPerAddress,
+            window: Double(configuration.loginFailureWindow),
+            shared: opened.sharedLoginFailures,
+            sharedPrefix: "addr:"
         ),
         metrics: metrics,
         refreshGrant: refreshGrant,
@@ -75,7 +84,11 @@ public func makeIssuerApplication(
         hangups = nil
     }
     let maintenance = IssuerMaintenanceService(
-        keyRing: keyRing, store: store, configuration: configuration, hangups: hangups, logger: logger
+        keyRing: keyRing,
+        store: store,
+        configuration: configuration,
+        hangups: hangups,
+        logger: logger
     )
     // Refresh grants of /token answered on the event loop (TokenFastRoutes), unless switched off.
     let fastRoutes = configuration.fastPath ? TokenFastRoutes(core: refreshGrant) : nil

@@ -16,7 +16,9 @@ extension EdgeError {
     }
     static func invalidToken(_ description: String) -> EdgeError {
         .init(
-            .unauthorized, "invalid_token", description,
+            .unauthorized,
+            "invalid_token",
+            description,
             headers: [.wwwAuthenticate: Challenge.bearer(realm: "issuer", error: "invalid_token", description: description)]
         )
     }

@@ -1,3 +1,6 @@
+import Foundation
+import SharedJWT
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import SharedJWT
 
 /// A problem with the key directory; the description names the file.
 public struct KeyDirectoryError: Error, CustomStringConvertible, Sendable {

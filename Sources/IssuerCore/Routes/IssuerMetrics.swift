@@ -33,7 +33,9 @@ struct IssuerMetrics: Sendable {
         )
         self.refreshReuse = registry.makeCounter(
             descriptor: .init(
-                metricName: "issuer_refresh_reuse_detected", unitName: "total", helpText: "Replayed refresh tokens (their session is revoked)."
+                metricName: "issuer_refresh_reuse_detected",
+                unitName: "total",
+                helpText: "Replayed refresh tokens (their session is revoked)."
             )
         )
         self.refreshCommits = RefreshCommitMetrics(registry: registry)

@@ -43,7 +43,8 @@ struct IssuerRoutes: Sendable {
                 "/metrics", .get,
                 { _, _ in
                     Response(
-                        status: .ok, headers: [.contentType: EdgeConventions.metricsContentType],
+                        status: .ok,
+                        headers: [.contentType: EdgeConventions.metricsContentType],
                         body: .init(byteBuffer: ByteBuffer(string: self.renderMetrics()))
                     )
                 }
@@ -78,7 +79,9 @@ struct IssuerRoutes: Sendable {
         if let wait {
             metrics.rateLimited.increment()
             throw OAuthError(
-                .tooManyRequests, "too_many_requests", "too many failed logins; retry in \(wait)s",
+                .tooManyRequests,
+                "too_many_requests",
+                "too many failed logins; retry in \(wait)s",
                 headers: [.retryAfter: String(wait)]
             )
         }
@@ -92,7 +95,10 @@ struct IssuerRoutes: Sendable {
         }
         try await userLimiter.recordSuccess(key: username)
         let response = try await tokens.startSession(
-            subject: user.name, clientID: TokenService.loginClientID, scope: TokenService.loginScope, roles: user.roles
+            subject: user.name,
+            clientID: TokenService.loginClientID,
+            scope: TokenService.loginScope,
+            roles: user.roles
         )
         metrics.tokensIssued("login")
         context.logger.info("login", metadata: ["sub": .string(user.name)])
@@ -147,11 +153,14 @@ struct IssuerRoutes: Sendable {
         }
         let now = clock()
         let limitKey = "\u{0}client:" + id  // cannot collide with a user name (no control characters)
-        let wait = try await [userLimiter.retryAfter(key: limitKey, now: now), addressLimiter.retryAfter(key: address, now: now)].compactMap { $0 }.max()
+        let wait = try await [userLimiter.retryAfter(key: limitKey, now: now), addressLimiter.retryAfter(key: address, now: now)].compactMap { $0 }
+            .max()
         if let wait {
             metrics.rateLimited.increment()
             throw OAuthError(
-                .tooManyRequests, "too_many_requests", "too many failed client authentications; retry in \(wait)s",
+                .tooManyRequests,
+                "too_many_requests",
+                "too many failed client authentications; retry in \(wait)s",
                 headers: [.retryAfter: String(wait)]
             )
         }
@@ -213,7 +222,9 @@ struct IssuerRoutes: Sendable {
         let values = request.headers[values: .authorization]
         guard values.count == 1, let header = values.first else {
             throw OAuthError(
-                .unauthorized, "invalid_token", values.isEmpty ? "missing bearer token" : "more than one Authorization header",
+                .unauthorized,
+                "invalid_token",
+                values.isEmpty ? "missing bearer token" : "more than one Authorization header",
                 headers: [.wwwAuthenticate: "Bearer realm=\"issuer\""]
             )
         }
@@ -306,7 +317,9 @@ struct IssuerRoutes: Sendable {
         }
         let base = configuration.issuerURL
         let metadata = Metadata(
-            issuer: base, jwks_uri: base + "/.well-known/jwks.json", token_endpoint: base + "/token",
+            issuer: base,
+            jwks_uri: base + "/.well-known/jwks.json",
+            token_endpoint: base + "/token",
             revocation_endpoint: base + "/revoke"
         )
         return JSONResponse.make(metadata, headers: [.cacheControl: "public, max-age=\(configuration.jwksMaxAge)"])
@@ -344,7 +357,9 @@ struct IssuerRoutes: Sendable {
         let claims = try await bearerClaims(request)
         guard claims.roles.contains("admin") else {
             throw OAuthError(
-                .forbidden, "insufficient_scope", "role admin required",
+                .forbidden,
+                "insufficient_scope",
+                "role admin required",
                 headers: [.wwwAuthenticate: "Bearer realm=\"issuer\", error=\"insufficient_scope\""]
             )
         }
@@ -378,12 +393,20 @@ struct IssuerRoutes: Sendable {
 
     func readiness() async -> Response {
         guard let snapshot = keyRing.current() else {
-            return JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "reason": "keys not loaded"], headers: [.cacheControl: "no-store"])
+            return JSONResponse.make(
+                status: .serviceUnavailable,
+                ["status": "not ready", "reason": "keys not loaded"],
+                headers: [.cacheControl: "no-store"]
+            )
         }
         do {
             try await store.ping()
         } catch {
-            return JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "reason": "store unavailable"], headers: [.cacheControl: "no-store"])
+            return JSONResponse.make(
+                status: .serviceUnavailable,
+                ["status": "not ready", "reason": "store unavailable"],
+                headers: [.cacheControl: "no-store"]
+            )
         }
         return JSONResponse.make(["status": "ready", "active_kid": snapshot.activeKID], headers: [.cacheControl: "no-store"])
     }
@@ -392,4 +415,3 @@ struct IssuerRoutes: Sendable {
         JSONResponse.token(response).response
     }
 }
-

@@ -16,9 +16,13 @@ struct KeyListing: Encodable {
     init(_ lifecycle: KeyLifecycle) {
         keys = lifecycle.keys.map { key in
             Entry(
-                kid: key.kid, state: key.state.rawValue, published_at: Int64(key.publishedAt),
-                activated_at: key.activatedAt.map { Int64($0) }, deactivated_at: key.deactivatedAt.map { Int64($0) },
-                retired_at: key.retiredAt.map { Int64($0) }, emergency: key.emergency
+                kid: key.kid,
+                state: key.state.rawValue,
+                published_at: Int64(key.publishedAt),
+                activated_at: key.activatedAt.map { Int64($0) },
+                deactivated_at: key.deactivatedAt.map { Int64($0) },
+                retired_at: key.retiredAt.map { Int64($0) },
+                emergency: key.emergency
             )
         }
     }

@@ -19,7 +19,9 @@ struct RefreshGrantCore: Sendable {
     /// connection loop; nil: one of the group's). `refusalStatus`: RFC 6749 §5.2 answers
     /// `invalid_grant` with 400 on `/token`; `/refresh` answers 401.
     func respond(
-        _ fields: BodyFields, refusalStatus: HTTPResponse.Status, on given: (any EventLoop)? = nil
+        _ fields: BodyFields,
+        refusalStatus: HTTPResponse.Status,
+        on given: (any EventLoop)? = nil
     ) -> EventLoopFuture<EdgeResponse> {
         let eventLoop = given ?? self.eventLoopGroup.any()
         let token: String

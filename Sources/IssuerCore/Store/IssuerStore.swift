@@ -61,8 +61,13 @@ public struct RefreshRequest: Sendable, Equatable {
     public var currentRolesClientID: String
 
     public init(
-        oldHash: String, newHash: String, newExpiresAt: Double, now: Double,
-        accessTokenID: String, accessExpiresAt: Int64, currentRolesClientID: String
+        oldHash: String,
+        newHash: String,
+        newExpiresAt: Double,
+        now: Double,
+        accessTokenID: String,
+        accessExpiresAt: Int64,
+        currentRolesClientID: String
     ) {
         self.oldHash = oldHash
         self.newHash = newHash

@@ -75,15 +75,27 @@ struct TokenService: Sendable {
     /// `jti` and `issuedAt` may be chosen by the caller (the refresh path records the jti
     /// before signing).
     func accessToken(
-        subject: String, clientID: String, scope: String, roles: [String], jti: String = Secrets.tokenID(), issuedAt: Int64? = nil
+        subject: String,
+        clientID: String,
+        scope: String,
+        roles: [String],
+        jti: String = Secrets.tokenID(),
+        issuedAt: Int64? = nil
     ) throws -> (token: String, jti: String, exp: Int64) {
         guard let snapshot = keyRing.current() else { throw OAuthError(.serviceUnavailable, "temporarily_unavailable", "no signing key loaded") }
         let now = issuedAt ?? Int64(clock().rounded(.down))
         let exp = now + configuration.accessTTL
         let claims = JWTClaims(
-            issuer: configuration.issuerURL, subject: subject, audience: [configuration.audience],
-            expiresAt: exp, issuedAt: now, notBefore: now, jwtID: jti, clientID: clientID,
-            scope: scope.isEmpty ? Self.loginScope : scope, roles: roles
+            issuer: configuration.issuerURL,
+            subject: subject,
+            audience: [configuration.audience],
+            expiresAt: exp,
+            issuedAt: now,
+            notBefore: now,
+            jwtID: jti,
+            clientID: clientID,
+            scope: scope.isEmpty ? Self.loginScope : scope,
+            roles: roles
         )
         return (try snapshot.signer.sign(claims), jti, exp)
     }
@@ -95,7 +107,11 @@ struct TokenService: Sendable {
         let now = clock()
         let grant = RefreshGrant(family: family, subject: subject, clientID: clientID, scope: scope, roles: roles)
         try await store.storeRefreshToken(
-            hash: Secrets.tokenHash(refresh), grant: grant, parent: nil, expiresAt: now + Double(configuration.refreshTTL), now: now
+            hash: Secrets.tokenHash(refresh),
+            grant: grant,
+            parent: nil,
+            expiresAt: now + Double(configuration.refreshTTL),
+            now: now
         )
         return try await respond(grant: grant, refreshToken: refresh)
     }
@@ -111,9 +127,12 @@ struct TokenService: Sendable {
         let issuedAt = Int64(now.rounded(.down))
         let jti = Secrets.tokenID()
         let request = RefreshRequest(
-            oldHash: Secrets.tokenHash(token), newHash: Secrets.tokenHash(successor),
-            newExpiresAt: now + Double(configuration.refreshTTL), now: now,
-            accessTokenID: jti, accessExpiresAt: issuedAt + configuration.accessTTL,
+            oldHash: Secrets.tokenHash(token),
+            newHash: Secrets.tokenHash(successor),
+            newExpiresAt: now + Double(configuration.refreshTTL),
+            now: now,
+            accessTokenID: jti,
+            accessExpiresAt: issuedAt + configuration.accessTTL,
             currentRolesClientID: Self.loginClientID
         )
         return PreparedRefresh(request: request, successor: successor, issuedAt: issuedAt)
@@ -124,11 +143,18 @@ struct TokenService: Sendable {
         switch result {
         case .rotated(let grant):
             let access = try accessToken(
-                subject: grant.subject, clientID: grant.clientID, scope: grant.scope, roles: grant.roles,
-                jti: prepared.request.accessTokenID, issuedAt: prepared.issuedAt
+                subject: grant.subject,
+                clientID: grant.clientID,
+                scope: grant.scope,
+                roles: grant.roles,
+                jti: prepared.request.accessTokenID,
+                issuedAt: prepared.issuedAt
             )
             return TokenResponse(
-                accessToken: access.token, expiresIn: configuration.accessTTL, refreshToken: prepared.successor, scope: grant.scope
+                accessToken: access.token,
+                expiresIn: configuration.accessTTL,
+                refreshToken: prepared.successor,
+                scope: grant.scope
             )
         case .userGone:
             throw OAuthError.invalidGrant("the user no longer exists")

@@ -1,5 +1,5 @@
-import HTTPTypes
 import HTTPEdge
+import HTTPTypes
 import NIOCore
 import ServiceSupport
 import SharedJWT
@@ -98,4 +98,3 @@ struct APICore: Sendable {
         }
     }
 }
-

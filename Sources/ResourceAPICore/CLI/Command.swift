@@ -1,6 +1,11 @@
-import ServiceSupport
 import ArgumentParser
 import CMalloc
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceSupport
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -9,10 +14,6 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import Hummingbird
-import Logging
-import Metrics
-import Prometheus
 
 /// `resource-api [serve]`: every option is a flag or a `RESOURCE_API_*` variable (flag wins).
 public struct ResourceAPICommand: AsyncParsableCommand {
@@ -23,7 +24,10 @@ public struct ResourceAPICommand: AsyncParsableCommand {
 
     @Option(help: "Address to bind (RESOURCE_API_HOST; default 127.0.0.1).") var host: String?
     @Option(help: "Port to bind (RESOURCE_API_PORT; default 8082).") var port: String?
-    @Option(name: .customLong("issuer-url"), help: "Where to discover jwks_uri and poll /revocations (RESOURCE_API_ISSUER_URL; default http://127.0.0.1:8081).")
+    @Option(
+        name: .customLong("issuer-url"),
+        help: "Where to discover jwks_uri and poll /revocations (RESOURCE_API_ISSUER_URL; default http://127.0.0.1:8081)."
+    )
     var issuerURL: String?
     @Option(name: .customLong("jwks-url"), help: "JWK Set URL; skips discovery (RESOURCE_API_JWKS_URL).") var jwksURL: String?
     @Option(name: .customLong("expected-issuer"), help: "Required iss (RESOURCE_API_EXPECTED_ISSUER; default: the discovered issuer).")
@@ -32,7 +36,10 @@ public struct ResourceAPICommand: AsyncParsableCommand {
     @Option(help: "Clock skew allowed on exp/nbf/iat (RESOURCE_API_LEEWAY; default 30s).") var leeway: String?
     @Option(name: .customLong("jwks-min-refresh"), help: "Least time between fetches for unknown kids (RESOURCE_API_JWKS_MIN_REFRESH; default 10s).")
     var jwksMinRefresh: String?
-    @Option(name: .customLong("jwks-max-stale"), help: "How long keys are kept while the Issuer is unreachable (RESOURCE_API_JWKS_MAX_STALE; default 24h).")
+    @Option(
+        name: .customLong("jwks-max-stale"),
+        help: "How long keys are kept while the Issuer is unreachable (RESOURCE_API_JWKS_MAX_STALE; default 24h)."
+    )
     var jwksMaxStale: String?
     @Option(name: .customLong("revocation-poll"), help: "Revocation feed poll interval (RESOURCE_API_REVOCATION_POLL; default 2s).")
     var revocationPoll: String?

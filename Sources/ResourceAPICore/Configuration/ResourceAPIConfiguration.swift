@@ -1,11 +1,12 @@
+import HTTPEdge
+import Logging
+import ServiceSupport
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import HTTPEdge
-import Logging
-import ServiceSupport
 
 /// Everything the ResourceAPI needs to run. The command line fills the first block;
 /// tests also tune the second (intervals, bounds, the clock) to stay fast.
@@ -71,4 +72,3 @@ extension Duration {
         return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
-

@@ -1,3 +1,4 @@
+import CoreMetrics
 import CurlClient
 import HTTPEdge
 import Hummingbird
@@ -5,9 +6,8 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
-import ServiceSupport
-import CoreMetrics
 import ServiceLifecycle
+import ServiceSupport
 import SharedJWT
 
 /// The ResourceAPI's parts, wired together: key cache, revocation feed, verifier, router.
@@ -88,7 +88,8 @@ public struct ResourceAPI: Sendable {
             self.keys.updateGauges()
             self.metrics.revocationsHeld.set(Double(self.revocations.count))
             return Response(
-                status: .ok, headers: [.contentType: EdgeConventions.metricsContentType],
+                status: .ok,
+                headers: [.contentType: EdgeConventions.metricsContentType],
                 body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render()))
             )
         }
@@ -145,4 +146,3 @@ public struct ResourceAPI: Sendable {
         EdgeResponse.json(status, value).response
     }
 }
-

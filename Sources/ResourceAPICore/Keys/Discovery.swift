@@ -1,4 +1,5 @@
 import CurlClient
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -58,8 +59,8 @@ struct Discovery {
     /// inside docker-compose). Any other `jwks_uri` is used as published.
     static func rebase(jwksURI: String, issuer: String, onto internalURL: String) -> String {
         guard let jwks = URLComponents(string: jwksURI), let issuerComponents = URLComponents(string: issuer),
-              let reached = URLComponents(string: internalURL),
-              let origin = Origin(jwks), origin == Origin(issuerComponents), let target = Origin(reached)
+            let reached = URLComponents(string: internalURL),
+            let origin = Origin(jwks), origin == Origin(issuerComponents), let target = Origin(reached)
         else { return jwksURI }
         var rebased = jwks
         rebased.scheme = target.scheme

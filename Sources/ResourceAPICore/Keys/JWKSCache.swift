@@ -1,13 +1,14 @@
 import CurlClient
+import Logging
+import ServiceLifecycle
+import SharedJWT
+import Synchronization
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Logging
-import ServiceLifecycle
-import SharedJWT
-import Synchronization
 
 /// The JWK Set cache: a `Service` that discovers the Issuer, keeps the key set fresh in
 /// the background, and answers lookups from a snapshot.
@@ -279,16 +280,18 @@ public final class JWKSCache: Service, Sendable {
         let (source, etag) = current
         let result: Result<CurlResponse, CurlError>
         do {
-            result = .success(try await self.client.get(
-                source.jwksURL,
-                headers: [("Accept", "application/jwk-set+json, application/json")],
-                ifNoneMatch: etag,
-                options: .init(
-                    connectTimeout: self.configuration.fetchConnectTimeout,
-                    timeout: self.configuration.fetchTimeout,
-                    maxBodyBytes: self.policy.maxBytes
+            result = .success(
+                try await self.client.get(
+                    source.jwksURL,
+                    headers: [("Accept", "application/jwk-set+json, application/json")],
+                    ifNoneMatch: etag,
+                    options: .init(
+                        connectTimeout: self.configuration.fetchConnectTimeout,
+                        timeout: self.configuration.fetchTimeout,
+                        maxBodyBytes: self.policy.maxBytes
+                    )
                 )
-            ))
+            )
         } catch .cancelled {
             // Shutting down: nothing learned, nothing to count.
             self.state.withLock { $0.inflight = nil }
@@ -300,7 +303,10 @@ public final class JWKSCache: Service, Sendable {
         let outcome = self.apply(result, source: source, now: now)
         self.metrics.fetch("jwks", result: outcome.metric)
         if let message = outcome.failure {
-            self.logger.warning("JWK Set fetch failed; keeping the last good set", metadata: ["error": "\(message)", "jwks_url": "\(source.jwksURL)"])
+            self.logger.warning(
+                "JWK Set fetch failed; keeping the last good set",
+                metadata: ["error": "\(message)", "jwks_url": "\(source.jwksURL)"]
+            )
         }
         self.updateGauges()
     }

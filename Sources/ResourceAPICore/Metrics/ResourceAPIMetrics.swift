@@ -14,12 +14,16 @@ public final class ResourceAPIMetrics: Sendable {
     let keysSkipped: Counter
     private let verifications: [String: Counter]
 
-    static let verificationOutcomes = ["valid", "cached", "invalid_token", "invalid_request", "missing", "unavailable", "revoked", "insufficient_scope"]
+    static let verificationOutcomes = [
+        "valid", "cached", "invalid_token", "invalid_request", "missing", "unavailable", "revoked", "insufficient_scope",
+    ]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         self.requests = RequestMetrics(registry: registry)
-        self.keysKnown = registry.makeGauge(descriptor: .init(metricName: "resource_api_jwks", unitName: "keys", helpText: "Usable keys in the JWK Set cache."))
+        self.keysKnown = registry.makeGauge(
+            descriptor: .init(metricName: "resource_api_jwks", unitName: "keys", helpText: "Usable keys in the JWK Set cache.")
+        )
         self.jwksAgeSeconds = registry.makeGauge(
             descriptor: .init(metricName: "resource_api_jwks_age", unitName: "seconds", helpText: "Time since the last good JWK Set fetch.")
         )

@@ -1,12 +1,13 @@
 import CurlClient
+import Logging
+import ServiceLifecycle
+import Synchronization
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Logging
-import ServiceLifecycle
-import Synchronization
 
 /// Polls `<issuer-url>/revocations?after=<cursor>` every `--revocation-poll`: revoked
 /// `jti`s go to the `RevocationList`, `retired_kids` straight out of the key cache.
@@ -19,7 +20,14 @@ public final class RevocationPoller: Service, Sendable {
     let logger: Logger
     private let failing = Mutex(false)
 
-    init(configuration: ResourceAPIConfiguration, client: CurlClient, list: RevocationList, keys: JWKSCache, metrics: ResourceAPIMetrics, logger: Logger) {
+    init(
+        configuration: ResourceAPIConfiguration,
+        client: CurlClient,
+        list: RevocationList,
+        keys: JWKSCache,
+        metrics: ResourceAPIMetrics,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.client = client
         self.list = list
@@ -85,14 +93,22 @@ public final class RevocationPoller: Service, Sendable {
             let held = self.list.apply(cursor: feed.cursor, revoked: revoked, now: self.configuration.clock())
             self.metrics.revocationsHeld.set(Double(held))
             self.metrics.fetch("revocations", result: "ok")
-            if self.failing.withLock({ let was = $0; $0 = false; return was }) {
+            if self.failing.withLock({
+                let was = $0
+                $0 = false
+                return was
+            }) {
                 self.logger.info("revocation feed reachable again")
             }
         } catch let error as CurlError where error == .cancelled {
-            return // shutting down
+            return  // shutting down
         } catch {
             self.metrics.fetch("revocations", result: "error")
-            if !self.failing.withLock({ let was = $0; $0 = true; return was }) {
+            if !self.failing.withLock({
+                let was = $0
+                $0 = true
+                return was
+            }) {
                 self.logger.warning("revocation feed unreachable", metadata: ["url": "\(url)", "error": "\(error)"])
             }
         }

@@ -46,7 +46,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable, Sen
     /// Runs `body`; a `ConfigurationError` it throws is reported for `command` and
     /// becomes exit status 2.
     public static func reporting<Value>(
-        command: String, _ body: () throws(ConfigurationError) -> Value
+        command: String,
+        _ body: () throws(ConfigurationError) -> Value
     ) throws(ExitCode) -> Value {
         do {
             return try body()

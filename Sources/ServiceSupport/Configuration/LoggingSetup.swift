@@ -1,9 +1,10 @@
+import Logging
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Logging
 
 /// The logging set-up of the three executables: `--log-level` and `--log-format`
 /// (text or JSON on standard error), every handler redacting URL passwords.

@@ -1,9 +1,10 @@
+import Logging
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import Logging
 
 /// Resolves the options of the three executables: the flag, else the environment
 /// variable (`ISSUER_*`, `RESOURCE_API_*`, `DRILL_*`), else nil (the caller's default).
@@ -178,7 +179,11 @@ public struct OptionResolver: Sendable {
     }
 
     /// One of an enumeration's raw values, in any case.
-    public func choice<Choice: CaseIterable & RawRepresentable>(_ option: String, _ flag: String?, as type: Choice.Type = Choice.self) throws(ConfigurationError) -> Choice?
+    public func choice<Choice: CaseIterable & RawRepresentable>(
+        _ option: String,
+        _ flag: String?,
+        as type: Choice.Type = Choice.self
+    ) throws(ConfigurationError) -> Choice?
     where Choice.RawValue == String {
         guard let given = self.given(option, flag) else { return nil }
         guard let value = Choice(rawValue: given.text.lowercased()) else {

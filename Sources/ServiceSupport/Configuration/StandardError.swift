@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -10,7 +12,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// Standard error of the three executables: whole writes to file descriptor 2, one at a time
 /// (log lines, configuration errors, the drill's progress). write(2) rather than FileHandle:

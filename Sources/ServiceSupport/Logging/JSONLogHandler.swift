@@ -1,3 +1,7 @@
+import Logging
+import SharedJWT
+import Synchronization
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -10,9 +14,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import SharedJWT
-import Synchronization
 
 /// One JSON object per line, for `--log-format json` in both services:
 /// `{"ts","level","label","msg",...metadata}`, metadata keys sorted.
@@ -22,7 +23,6 @@ public struct JSONLogHandler: LogHandler {
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let write: @Sendable (Data) -> Void
-
 
     /// `write` receives each line, newline included; standard error by default.
     public init(label: String, write: @escaping @Sendable (Data) -> Void = JSONLogHandler.writeToStandardError) {

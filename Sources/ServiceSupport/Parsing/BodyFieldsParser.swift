@@ -1,9 +1,10 @@
+import SharedJWT
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import SharedJWT
 
 /// Request bodies as string fields: a JSON object or an
 /// `application/x-www-form-urlencoded` form. Pure functions, so they can be fuzzed alone.

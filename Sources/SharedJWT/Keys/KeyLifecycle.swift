@@ -31,8 +31,13 @@ public struct ManagedKey: Sendable, Codable, Equatable {
     public var emergency: Bool
 
     public init(
-        kid: String, state: KeyState, publishedAt: Double, activatedAt: Double? = nil,
-        deactivatedAt: Double? = nil, retiredAt: Double? = nil, emergency: Bool = false
+        kid: String,
+        state: KeyState,
+        publishedAt: Double,
+        activatedAt: Double? = nil,
+        deactivatedAt: Double? = nil,
+        retiredAt: Double? = nil,
+        emergency: Bool = false
     ) {
         self.kid = kid
         self.state = state

@@ -36,7 +36,8 @@ final class EventLoopRefreshCommitter: RefreshCommitter {
             let key = ObjectIdentifier(eventLoop)
             if let found = table[key] { return found }
             let made = NIOLoopBound(
-                EventLoopRefreshBatch(eventLoop: eventLoop, store: self.store, metrics: self.metrics), eventLoop: eventLoop
+                EventLoopRefreshBatch(eventLoop: eventLoop, store: self.store, metrics: self.metrics),
+                eventLoop: eventLoop
             )
             table[key] = made
             return made

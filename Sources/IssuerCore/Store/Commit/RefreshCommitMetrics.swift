@@ -13,13 +13,16 @@ public struct RefreshCommitMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry) {
         let commits = MetricNameDescriptor(
-            metricName: "issuer_refresh_commits", unitName: "total", helpText: "Refresh rotations committed, by where the commit ran."
+            metricName: "issuer_refresh_commits",
+            unitName: "total",
+            helpText: "Refresh rotations committed, by where the commit ran."
         )
         self.onEventLoop = registry.makeCounter(descriptor: commits, labels: [("path", "event_loop")])
         self.waited = registry.makeCounter(descriptor: commits, labels: [("path", "waited")])
         self.eventLoopTransactions = registry.makeCounter(
             descriptor: .init(
-                metricName: "issuer_refresh_event_loop_transactions", unitName: "total",
+                metricName: "issuer_refresh_event_loop_transactions",
+                unitName: "total",
                 helpText: "Transactions the event-loop group commits shared."
             )
         )

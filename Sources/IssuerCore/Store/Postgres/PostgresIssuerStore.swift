@@ -170,7 +170,8 @@ public final class PostgresIssuerStore: IssuerStore, SharedLoginFailures, Servic
             do {
                 return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
             } catch let error as PostgresTransactionError {
-                let state = (error.closureError as? PSQLError)?.serverInfo?[.sqlState]
+                let state =
+                    (error.closureError as? PSQLError)?.serverInfo?[.sqlState]
                     ?? (error.commitError as? PSQLError)?.serverInfo?[.sqlState]
                 guard attempt < 4, state == "40P01" || state == "40001" else { throw error }
                 attempt += 1
@@ -207,7 +208,8 @@ public final class PostgresIssuerStore: IssuerStore, SharedLoginFailures, Servic
             let deleted = try await connection.query("DELETE FROM users WHERE name = \(name) RETURNING name", logger: self.logger).collect()
             guard !deleted.isEmpty else { return false }
             try await connection.query(
-                "UPDATE refresh_tokens SET revoked = TRUE WHERE subject = \(name) AND client_id = 'login'", logger: self.logger
+                "UPDATE refresh_tokens SET revoked = TRUE WHERE subject = \(name) AND client_id = 'login'",
+                logger: self.logger
             )
             return true
         }
@@ -417,7 +419,8 @@ public final class PostgresIssuerStore: IssuerStore, SharedLoginFailures, Servic
     /// Seconds to wait when `key` has `maxFailures` failures in its current window, nil otherwise.
     public func loginRetryAfter(key: String, maxFailures: Int, window: Double, now: Double) async throws -> Int? {
         let rows = try await client.query(
-            "SELECT window_start, failures FROM login_failures WHERE key = \(key)", logger: logger
+            "SELECT window_start, failures FROM login_failures WHERE key = \(key)",
+            logger: logger
         ).collect()
         guard let row = rows.first else { return nil }
         let (start, failures) = try row.decode((Double, Int32).self)
@@ -467,7 +470,8 @@ public struct PostgresLocation: Sendable {
             let user = components.user, !user.isEmpty
         else {
             throw ConfigurationError(
-                option: "--store", problem: "'\(Self.redacted(text))' is not postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+                option: "--store",
+                problem: "'\(Self.redacted(text))' is not postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
             )
         }
         self.host = host
@@ -509,7 +513,12 @@ public struct PostgresLocation: Sendable {
         default: tls = .prefer(.makeClientConfiguration())
         }
         var configuration = PostgresClient.Configuration(
-            host: host, port: port, username: username, password: password, database: database, tls: tls
+            host: host,
+            port: port,
+            username: username,
+            password: password,
+            database: database,
+            tls: tls
         )
         configuration.options.maximumConnections = 20
         configuration.options.connectTimeout = .seconds(5)
@@ -525,7 +534,12 @@ public struct PostgresLocation: Sendable {
         default: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
         var configuration = PostgresConnection.Configuration(
-            host: host, port: port, username: username, password: password, database: database, tls: tls
+            host: host,
+            port: port,
+            username: username,
+            password: password,
+            database: database,
+            tls: tls
         )
         if let schema { configuration.options.additionalStartupParameters = [("search_path", schema)] }
         return configuration

@@ -265,12 +265,20 @@ public final class SQLiteIssuerStore: IssuerStore {
                 .execute(arguments: [request.now, request.oldHash])
             var grant = RefreshGrant(family: stored.family, subject: row[4], clientID: row[5], scope: row[6], roles: Self.decodeList(row[7]))
             try Self.insertRefreshToken(
-                db, hash: request.newHash, grant: grant, parent: request.oldHash, expiresAt: request.newExpiresAt, now: request.now
+                db,
+                hash: request.newHash,
+                grant: grant,
+                parent: request.oldHash,
+                expiresAt: request.newExpiresAt,
+                now: request.now
             )
             if grant.clientID == request.currentRolesClientID {
-                guard let roles = try String.fetchOne(
-                    db.cachedStatement(sql: "SELECT roles FROM users WHERE name = ?"), arguments: [grant.subject]
-                ) else {
+                guard
+                    let roles = try String.fetchOne(
+                        db.cachedStatement(sql: "SELECT roles FROM users WHERE name = ?"),
+                        arguments: [grant.subject]
+                    )
+                else {
                     try Self.revokeFamily(db, grant.family)
                     return .userGone
                 }
@@ -302,7 +310,8 @@ public final class SQLiteIssuerStore: IssuerStore {
         }
     }
 
-    private static func insertRefreshToken(_ db: Database, hash: String, grant: RefreshGrant, parent: String?, expiresAt: Double, now: Double) throws {
+    private static func insertRefreshToken(_ db: Database, hash: String, grant: RefreshGrant, parent: String?, expiresAt: Double, now: Double) throws
+    {
         try db.cachedStatement(
             sql: """
                 INSERT INTO refresh_tokens (hash, family, parent, subject, client_id, scope, roles, created_at, expires_at)
