@@ -61,8 +61,9 @@ import Testing
         #expect(try await stack.greet(tokens.access).status == 200)
         let kid = try Stack.kid(of: tokens.access)
 
-        let retiredAt = Date()
         try await stack.issuerCLI(["keys", "retire", "--", kid])
+        // From the moment the CLI has retired the key (its own start-up is not the promise's).
+        let retiredAt = Date()
         // The Issuer re-reads keys/ every 200 ms here; the ResourceAPI polls every 300 ms.
         try await waitUntil("the retired kid is refused", timeout: 0.2 + 0.3 + 1.0) {
             try await stack.greet(tokens.access).status == 401

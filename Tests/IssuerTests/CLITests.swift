@@ -304,9 +304,9 @@ struct CLITests {
             }
             return false
         }
-        #expect(try await waitForLog("issuer listening", seconds: 20))
+        #expect(try await waitForLog("issuer listening", seconds: 60))
         kill(process.processIdentifier, SIGHUP)
-        #expect(try await waitForLog("SIGHUP: reloading keys", seconds: 10))
+        #expect(try await waitForLog("SIGHUP: reloading keys", seconds: 30))
         #expect(process.isRunning)
         process.terminate()  // SIGTERM
         let deadline = Date().addingTimeInterval(10)

@@ -14,7 +14,7 @@ DOCKERFILE = REPO / "deploy" / "Dockerfile"
 # Every option of the contract's Configuration section, as its environment variable.
 CONTRACT_OPTIONS = {
     "ISSUER_": {"HOST", "PORT", "ISSUER_URL", "AUDIENCE", "KEYS_DIR", "DATA", "ACCESS_TTL", "REFRESH_TTL",
-                "JWKS_MAX_AGE", "ROTATE_EVERY", "KEY_BITS", "LOG_LEVEL", "LOG_FORMAT"},
+                "JWKS_MAX_AGE", "ROTATE_EVERY", "KEY_BITS", "LOG_LEVEL", "LOG_FORMAT", "STORE"},
     "RESOURCE_API_": {"HOST", "PORT", "ISSUER_URL", "JWKS_URL", "EXPECTED_ISSUER", "AUDIENCE", "LEEWAY",
                       "JWKS_MIN_REFRESH", "JWKS_MAX_STALE", "REVOCATION_POLL", "LOG_LEVEL", "LOG_FORMAT"},
 }
@@ -23,7 +23,7 @@ EXECUTABLES = {"issuer", "resource-api", "rotation-drill"}
 HA_SERVICES = {"postgres", "issuer-a", "issuer-b", "balancer", "resource-api-ha"}
 THIRD_PARTY = {"postgres", "balancer"}
 # Options beyond the contract's table, added by later issues.
-EXTRA_OPTIONS = {"ISSUER_": {"STORE"}, "RESOURCE_API_": set()}
+EXTRA_OPTIONS = {"ISSUER_": {"FAST_PATH"}, "RESOURCE_API_": {"FAST_PATH"}}
 
 
 @pytest.fixture(scope="module")
