@@ -193,7 +193,7 @@ enum StoreConformance {
         let seen = SeenSet()
         let writers = 8
         let perWriter = 25
-        let writersDone = Mutex<ContinuousClock.Instant?>(nil)
+        let writersDone = DoneClock()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await withThrowingTaskGroup(of: Void.self) { writing in
@@ -206,7 +206,7 @@ enum StoreConformance {
                     }
                     try await writing.waitForAll()
                 }
-                writersDone.withLock { $0 = .now }
+                writersDone.finish()
             }
             // A poller racing the writers, as a resource server would: until it has seen them
             // all, or 30 s after the last write (a loaded machine may take long to write them;
@@ -218,7 +218,7 @@ enum StoreConformance {
                     seen.add(page.entries.map(\.jti))
                     cursor = page.cursor
                     if seen.values.count == writers * perWriter { return }
-                    if let done = writersDone.withLock({ $0 }), ContinuousClock.now > done + .seconds(30) { return }
+                    if let done = writersDone.finishedAt, ContinuousClock.now > done + .seconds(30) { return }
                     try await Task.sleep(for: .milliseconds(5))
                 }
             }
@@ -505,6 +505,13 @@ struct StoreOptionTests {
 }
 
 /// The jtis a poller has seen.
+/// When the writers of a test finished.
+final class DoneClock: Sendable {
+    private let instant = Mutex<ContinuousClock.Instant?>(nil)
+    var finishedAt: ContinuousClock.Instant? { self.instant.withLock { $0 } }
+    func finish() { self.instant.withLock { $0 = .now } }
+}
+
 final class SeenSet: Sendable {
     private let jtis = Mutex<Set<String>>([])
     var values: Set<String> { jtis.withLock { $0 } }

@@ -70,9 +70,13 @@ def assert_json_error(status: int, headers: dict, body: bytes) -> None:
 
 
 def is_http_layer_refusal(status: int, headers: dict, body: bytes) -> bool:
-    """swift-nio refuses malformed HTTP (control characters in a header) before any route:
-    400, empty body, Connection: close. Allowed for bytes HTTP itself forbids."""
-    return status == 400 and body == b"" and headers.get("connection") == "close"
+    """swift-nio's parser refuses malformed HTTP (control characters in a header) before any
+    route; the edge answers 400 with the JSON error body and Connection: close. Allowed for
+    bytes HTTP itself forbids."""
+    if status != 400 or headers.get("connection") != "close":
+        return False
+    assert_json_error(status, headers, body)
+    return json.loads(body)["error_description"] == "malformed HTTP request"
 
 
 header_bytes = st.binary(min_size=0, max_size=300).filter(lambda b: b"\r" not in b and b"\n" not in b)
