@@ -79,9 +79,9 @@ import Testing
     }
 
     static var vectorsDirectory: URL {
-        // Tests/SharedJWTTests/RFCVectorTests.swift -> package root -> ../shared/vectors/wycheproof
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/vectors/wycheproof")
+        // Tests/SharedJWTTests/RFCVectorTests.swift -> Tests/Vectors/wycheproof (vendored, with its LICENSE)
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Vectors/wycheproof")
     }
 
     @Test(arguments: [2048, 3072, 4096])
