@@ -19,6 +19,8 @@
 #   RESULTS_OUT        also write the report (markdown) to this file, e.g. bench/RESULTS.md
 #   BENCH_SCRATCH      scratch path of the release build (.build-static: static Swift runtime)
 #   SKIP_BUILD=1       use the binaries already built (for development)
+#   BENCH_BIN          a folder with other `issuer` and `resource-api` binaries to measure
+#                      (an older commit's, for a before/after in one machine); skips the build
 #   SCENARIOS (all)    our windows to run, e.g. "greet_hot healthz" (for development)
 # Raw result lines: .bench/results/run-<time>.txt; the report: .bench/results/latest.md.
 set -euo pipefail
@@ -56,12 +58,13 @@ fi
 
 # MARK: build
 
+[ -z "${BENCH_BIN:-}" ] || SKIP_BUILD=1
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "swift build -c release ${STATIC[*]} --scratch-path $SCRATCH"
     swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --product issuer >&2
     swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --product resource-api >&2
 fi
-BIN="$(swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --show-bin-path)"
+BIN="${BENCH_BIN:-$(swift build -c release "${STATIC[@]}" --scratch-path "$SCRATCH" --show-bin-path)}"
 
 if [ "$ANCHORS" = 1 ]; then
     # The anchors build into their own folders; ../shared/bench is read-only, so they run

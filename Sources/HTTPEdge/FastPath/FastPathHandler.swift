@@ -5,6 +5,14 @@ import NIOHTTP1
 import NIOHTTPTypes
 import ServiceSupport
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The fast path of both services: a channel handler after Hummingbird's connection state
 /// handler, so idle timeouts, graceful shutdown and closes see every exchange, answering
 /// the requests its `FastRoutes` claim and passing every other one, whole, to Hummingbird.
@@ -23,7 +31,8 @@ public final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let logger: Logger
     private var machine = FastPathStateMachine()
     private var series: [Int: RequestMetrics.Series] = [:]
-    private var date = HTTPDateHeader()
+    private var dateSecond = -1
+    private var dateField = HTTPField(name: .date, value: "")
     private var needsFlush = false
     private var readHeld = false
     private var removed = false
@@ -46,7 +55,10 @@ public final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func read(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         let routes = self.routes
-        let action = self.machine.read(part, now: EdgeClock.nanoseconds()) { head in routes?.claim(head) }
+        // The clock is read once per request, at its head.
+        let now: UInt64
+        if case .head = part { now = EdgeClock.nanoseconds() } else { now = 0 }
+        let action = self.machine.read(part, now: now) { head in routes?.claim(head) }
         switch action {
         case .forward(let part):
             context.fireChannelRead(self.wrapInboundOut(part))
@@ -161,8 +173,7 @@ public final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         let response = EdgeResponse.error(refusal)
-        var head = HTTPResponse(status: response.status, headerFields: response.headers)
-        head.headerFields[.date] = self.date.value()
+        let head = self.head(of: response)
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         context.write(self.wrapOutboundOut(.body(response.body)), promise: nil)
         context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
@@ -172,9 +183,20 @@ public final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandle
         series.record(nanoseconds: 0)
     }
 
+    /// The response head with its `Date` (an `EdgeResponse` never carries one).
+    private func head(of response: EdgeResponse) -> HTTPResponse {
+        let now = time(nil)
+        if now != self.dateSecond {
+            self.dateSecond = now
+            self.dateField = HTTPField(name: .date, value: HTTPDateHeader.format(now))
+        }
+        var fields = response.headers
+        fields.append(self.dateField)
+        return HTTPResponse(status: response.status, headerFields: fields)
+    }
+
     private func write(_ response: EdgeResponse, for request: HTTPRequest, claim: FastClaim, startedAt: UInt64, context: ChannelHandlerContext) {
-        var head = HTTPResponse(status: response.status, headerFields: response.headers)
-        head.headerFields[.date] = self.date.value()
+        let head = self.head(of: response)
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         if request.method != .head {
             context.write(self.wrapOutboundOut(.body(response.body)), promise: nil)

@@ -5,13 +5,22 @@ import HTTPTypes
 public enum FastPathPolicy {
     /// Keep-alive, no `Expect`, no chunked body, and a declared body of at most `maxBodyBytes`.
     public static func admits(_ head: HTTPRequest, maxBodyBytes: Int) -> Bool {
-        let fields = head.headerFields
-        // Hummingbird closes after a `Connection: close` request; its loop owns that.
-        for value in fields[values: .connection] where value.lowercased().contains("close") { return false }
-        guard fields[.transferEncoding] == nil, fields[.expect] == nil else { return false }
-        let lengths = fields[values: .contentLength]
-        if lengths.isEmpty { return true }
-        guard lengths.count == 1, let length = Int(lengths[0]), length >= 0 else { return false }
-        return length <= maxBodyBytes
+        // One pass over the fields: this runs for every request the fast path sees.
+        var declaredLength: Int? = nil
+        for field in head.headerFields {
+            switch field.name {
+            case .connection:
+                // Hummingbird closes after a `Connection: close` request; its loop owns that.
+                if field.value.utf8.count >= 5, field.value.lowercased().contains("close") { return false }
+            case .transferEncoding, .expect:
+                return false
+            case .contentLength:
+                guard declaredLength == nil, let length = Int(field.value), length >= 0 else { return false }
+                declaredLength = length
+            default:
+                continue
+            }
+        }
+        return (declaredLength ?? 0) <= maxBodyBytes
     }
 }

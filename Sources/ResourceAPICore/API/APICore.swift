@@ -41,13 +41,19 @@ struct APICore: Sendable {
     /// The token of the request's one `Authorization: Bearer` header (RFC 6750 §2.1); the
     /// query form (§2.3) is refused: it leaks tokens into logs.
     func token(from head: HTTPRequest) throws(BearerError) -> Substring {
-        let values = head.headerFields[values: .authorization]
-        guard let value = values.first else {
+        // One pass over the fields, no array: this runs for every API request.
+        var found: String? = nil
+        var count = 0
+        for field in head.headerFields where field.name == .authorization {
+            count += 1
+            if found == nil { found = field.value }
+        }
+        guard let value = found else {
             self.metrics.verification("missing")
             throw .missing
         }
         do throws(BearerError) {
-            guard values.count == 1 else { throw BearerError.invalidRequest("more than one Authorization header") }
+            guard count == 1 else { throw BearerError.invalidRequest("more than one Authorization header") }
             if let path = head.path, Self.hasQueryToken(path) {
                 throw BearerError.invalidRequest("a token must be sent in one way only, the Authorization header")
             }
@@ -72,8 +78,8 @@ struct APICore: Sendable {
 
     /// Whether the query names `access_token`.
     static func hasQueryToken(_ path: String) -> Bool {
-        guard let mark = path.firstIndex(of: "?") else { return false }
-        return path[path.index(after: mark)...].split(separator: "&").contains { pair in
+        guard let mark = path.utf8.firstIndex(of: UInt8(ascii: "?")) else { return false }
+        return path[path.utf8.index(after: mark)...].split(separator: "&").contains { pair in
             pair == "access_token" || pair.hasPrefix("access_token=")
         }
     }

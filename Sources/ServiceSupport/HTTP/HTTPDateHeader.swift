@@ -6,24 +6,10 @@ import Musl
 import Darwin
 #endif
 
-/// The `Date` header value (RFC 9110 §5.6.7 IMF-fixdate), recomputed when the second changes.
-/// Written out because Hummingbird's date cache is internal to it and Foundation's
-/// formatters cost far more than this, which runs at most once a second per connection.
-public struct HTTPDateHeader {
-    private var second: Int = -1
-    private var text: String = ""
-
-    public init() {}
-
-    public mutating func value() -> String {
-        let now = time(nil)
-        if now != self.second {
-            self.second = now
-            self.text = Self.format(now)
-        }
-        return self.text
-    }
-
+/// The `Date` header value (RFC 9110 §5.6.7 IMF-fixdate). Written out because Hummingbird's
+/// date cache is internal to it and Foundation's formatters cost far more than this, which
+/// the fast path runs at most once a second per connection.
+public enum HTTPDateHeader {
     public static func format(_ secondsSince1970: Int) -> String {
         let days = secondsSince1970 >= 0 ? secondsSince1970 / 86_400 : (secondsSince1970 - 86_399) / 86_400
         let secondOfDay = secondsSince1970 - days * 86_400

@@ -9,20 +9,53 @@ public enum BearerAuthorization {
     }
 
     public static func token(from value: String, maxTokenBytes: Int) throws(Failure) -> Substring {
-        let trimmed = value.drop { $0 == " " || $0 == "\t" }
-        guard let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }) else {
-            if trimmed.lowercased() == "bearer" { throw .malformed("the bearer token is empty") }
-            throw .malformed("the Authorization header is not Bearer <token>")
+        // Octets, as RFC 9110 defines the field: one pass over contiguous UTF-8 on the hot
+        // path (a header value always is), then the token as a Substring of `value`.
+        var value = value
+        let bounds = value.withUTF8 { bytes in Self.tokenBounds(bytes) }
+        switch bounds {
+        case .failure(let failure):
+            throw failure
+        case .success(let range):
+            let utf8 = value.utf8
+            let lower = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+            let upper = utf8.index(lower, offsetBy: range.count)
+            guard range.count <= maxTokenBytes else { throw .tooLarge }
+            let token = value[lower..<upper]
+            guard isB64Token(token) else { throw .malformed("the bearer token has characters RFC 6750 does not allow") }
+            return token
         }
-        guard trimmed[..<space].lowercased() == "bearer" else {
-            throw .malformed("the Authorization scheme is not Bearer")
+    }
+
+    /// Where the token lies in the field value, once the scheme is `Bearer`.
+    private static func tokenBounds(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<Range<Int>, Failure> {
+        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var start = 0
+        while start < bytes.count, isSpace(bytes[start]) { start += 1 }
+        var space = start
+        while space < bytes.count, !isSpace(bytes[space]) { space += 1 }
+        let isBearer = Self.isBearer(UnsafeBufferPointer(rebasing: bytes[start..<space]))
+        guard space < bytes.count else {
+            return .failure(isBearer ? .malformed("the bearer token is empty") : .malformed("the Authorization header is not Bearer <token>"))
         }
-        var token = trimmed[space...].drop { $0 == " " || $0 == "\t" }
-        while let last = token.last, last == " " || last == "\t" { token = token.dropLast() }
-        guard !token.isEmpty else { throw .malformed("the bearer token is empty") }
-        guard token.utf8.count <= maxTokenBytes else { throw .tooLarge }
-        guard isB64Token(token) else { throw .malformed("the bearer token has characters RFC 6750 does not allow") }
-        return token
+        guard isBearer else { return .failure(.malformed("the Authorization scheme is not Bearer")) }
+        var lower = space
+        while lower < bytes.count, isSpace(bytes[lower]) { lower += 1 }
+        var upper = bytes.count
+        while upper > lower, isSpace(bytes[upper - 1]) { upper -= 1 }
+        guard lower < upper else { return .failure(.malformed("the bearer token is empty")) }
+        return .success(lower..<upper)
+    }
+
+    /// `bearer` in any case (RFC 9110 §11.1: the scheme is case-insensitive).
+    private static func isBearer(_ scheme: UnsafeBufferPointer<UInt8>) -> Bool {
+        let bearer: StaticString = "bearer"
+        guard scheme.count == bearer.utf8CodeUnitCount else { return false }
+        for index in 0..<scheme.count {
+            // ASCII letters only: `| 0x20` lower-cases them and leaves no other byte equal.
+            guard scheme[index] | 0x20 == bearer.utf8Start[index] else { return false }
+        }
+        return true
     }
 
     /// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
@@ -34,9 +67,10 @@ public enum BearerAuthorization {
 
     private static func isB64Token(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let first = bytes.first, first != UInt8(ascii: "=") else { return false }
-        let allowed = b64TokenBytes  // read the global once, not once per byte
         var index = 0
-        while index < bytes.count, allowed[Int(bytes[index])] { index += 1 }
+        b64TokenBytes.withUnsafeBufferPointer { allowed in
+            while index < bytes.count, allowed[Int(bytes[index])] { index += 1 }
+        }
         while index < bytes.count, bytes[index] == UInt8(ascii: "=") { index += 1 }
         return index == bytes.count
     }
