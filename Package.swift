@@ -75,6 +75,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
@@ -216,6 +217,7 @@ let package = Package(
             name: "AttackTests",
             dependencies: [
                 "HTTPPipelining",
+                "HTTPEdge",
                 "ResourceAPICore",
                 "IssuerCore",
                 "SharedJWT",

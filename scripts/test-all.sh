@@ -57,7 +57,7 @@ if [ -f "$logs/build.log" ] && [ ${#broken_steps[@]} -eq 0 ]; then
     count_swift "$logs/swift.log"
     # The same answers with the fast path off (every request through Hummingbird's router).
     step swift-router-only env EDGE_FAST_PATH=off "$SWIFT" test --skip-build ${SWIFT_TEST_FLAGS:-} \
-        --filter 'EndpointTests|ErrorsTableTests|AttackCorpusTests|EdgeConventionTests|FastPathTests'
+        --filter 'EndpointTests|ErrorsTableTests|AttackCorpusTests|EdgeConventionTests|ConnectionLimitTests|FastPathTests'
     count_swift "$logs/swift-router-only.log"
     # PostgreSQL (issue 9): a throwaway cluster, the store conformance and replica suites.
     step postgres scripts/postgres-test.sh --skip-build

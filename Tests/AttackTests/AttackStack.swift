@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import HTTPEdge
 import Hummingbird
 import IssuerCore
 import Logging
@@ -32,7 +33,7 @@ struct AttackStack: Sendable {
     var apiURL: String { "http://127.0.0.1:\(self.apiPort)" }
 
     /// Starts both services, runs `body`, stops both.
-    static func run(_ body: @Sendable (AttackStack) async throws -> Void) async throws {
+    static func run(limits: EdgeLimits = .standard, _ body: @Sendable (AttackStack) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("attack-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var logger = Logger(label: "attack-tests")
@@ -49,6 +50,7 @@ struct AttackStack: Sendable {
         issuerConfiguration.bcryptCost = 4
         issuerConfiguration.jwksMaxAge = 60
         issuerConfiguration.fastPath = EdgeSwitch.fastPath
+        issuerConfiguration.limits = limits
 
         let store = try SQLiteIssuerStore(path: issuerConfiguration.databasePath)
         let hash = try await PasswordHasher(cost: 4).hash(password)
@@ -84,6 +86,7 @@ struct AttackStack: Sendable {
                 apiConfiguration.revocationPoll = .milliseconds(300)
                 apiConfiguration.logLevel = .critical
                 apiConfiguration.fastPath = EdgeSwitch.fastPath
+                apiConfiguration.limits = limits
                 let (apiPorts, apiContinuation) = AsyncStream.makeStream(of: Int.self)
                 let api = try await makeResourceAPIApplication(configuration: apiConfiguration, logger: logger) { port in
                     apiContinuation.yield(port)

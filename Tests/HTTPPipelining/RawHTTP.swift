@@ -106,6 +106,17 @@ public enum RawHTTP {
         return answers
     }
 
+    /// Every complete response at the front of `bytes` (interim `1xx` answers included).
+    public static func parseAnswers(_ bytes: [UInt8]) -> [Answer] {
+        var rest = bytes[...]
+        var answers: [Answer] = []
+        while let (answer, used) = try? self.parse(Array(rest)) {
+            answers.append(answer)
+            rest = rest.dropFirst(used)
+        }
+        return answers
+    }
+
     /// One response with a Content-Length body from the front of `bytes`, if complete.
     private static func parse(_ bytes: [UInt8]) throws -> (Answer, Int)? {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)

@@ -60,6 +60,32 @@ public struct EdgeError: Error, HTTPResponseError, Hashable, CustomStringConvert
     /// 400 for a request the HTTP parser refused; the connection is closed after it.
     public static let malformedRequest = EdgeError(.badRequest, "invalid_request", "malformed HTTP request", headers: [.connection: "close"])
 
+    /// 408 for a head or body that stopped arriving; the connection is closed after it.
+    public static func requestTimeout(_ limits: EdgeLimits) -> EdgeError {
+        EdgeError(
+            .requestTimeout,
+            "invalid_request",
+            "the request did not arrive within \(limits.headerTimeout.components.seconds) s",
+            headers: [.connection: "close"]
+        )
+    }
+
+    /// 400 for an HTTP/1.1 request without exactly one `Host` (RFC 9112 §3.2); closed after it.
+    public static let hostRequired = EdgeError(
+        .badRequest,
+        "invalid_request",
+        "a request needs exactly one Host header field",
+        headers: [.connection: "close"]
+    )
+
+    /// 400 for a request whose peer hung up before it was complete (nobody reads the answer).
+    public static let requestEndedEarly = EdgeError(
+        .badRequest,
+        "invalid_request",
+        "the request ended before its body",
+        headers: [.connection: "close"]
+    )
+
     /// 400 `invalid_request`.
     public static func invalidRequest(_ description: String) -> EdgeError {
         EdgeError(.badRequest, "invalid_request", description)

@@ -160,6 +160,15 @@ public final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandle
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let refusal: EdgeError
         switch error {
+        case HTTPParserError.invalidEOFState:
+            // The peer hung up mid-request: nobody to answer, nothing to count here (the
+            // router's request, if it has one, learns it from its body stream).
+            guard self.machine.mayAnswerNow else {
+                context.fireErrorCaught(error)
+                return
+            }
+            context.close(promise: nil)
+            return
         case HTTPParserError.headerOverflow:
             refusal = .headTooLarge(self.limits)
         case is HTTPParserError:

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// The router path's edge, first in each service's middleware chain: the body limit, the
 /// method policy, every error as the one JSON error body, the request metrics and the
@@ -68,6 +69,14 @@ public struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
             return .bodyTooLarge(limit: self.limits.maxBodyBytes)
         case let error as HTTPError:
             return self.refusal(for: error, path: request.uri.path)
+        case let error as HTTPParserError:
+            // The body as the parser read it: a peer that hung up mid-request, or framing it
+            // refused (a chunk size over the limit). The client's doing, not a server error.
+            logger.debug("request body refused by the HTTP parser", metadata: ["error": .string("\(error)")])
+            return error == .invalidEOFState ? .requestEndedEarly : .malformedRequest
+        case is ChannelError:
+            logger.debug("connection gone mid-request", metadata: ["error.type": .string(String(reflecting: type(of: error)))])
+            return .requestEndedEarly
         default:
             logger.error("unexpected error", metadata: ["error.type": .string(String(reflecting: type(of: error)))])
             return .internalError

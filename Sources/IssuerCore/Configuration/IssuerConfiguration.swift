@@ -1,3 +1,4 @@
+import HTTPEdge
 import Foundation
 import Logging
 import ServiceSupport
@@ -46,6 +47,8 @@ public struct IssuerConfiguration: Sendable {
     /// Answer refresh grants of `/token` on the event loop (`TokenFastRoutes`); off, every
     /// request goes through Hummingbird's router. The answers are the same either way.
     public var fastPath = true
+    /// The edge's limits: sizes, timeouts, the connection cap.
+    public var limits = EdgeLimits.standard
     /// Seconds since 1970; injectable for tests.
     public var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
 

@@ -69,7 +69,7 @@ public func makeIssuerApplication(
         renderMetrics: { metricsRegistry.emitToString() }
     )
     let router = Router(context: IssuerRequestContext.self, options: .autoGenerateHeadEndpoints)
-    router.add(middleware: EdgeMiddleware(table: routes.routeTable, metrics: metrics.requests))
+    router.add(middleware: EdgeMiddleware(table: routes.routeTable, metrics: metrics.requests, limits: configuration.limits))
     routes.register(on: router)
 
     // The SIGHUP handler is in place before the server accepts anything, so a SIGHUP
@@ -94,7 +94,7 @@ public func makeIssuerApplication(
     let fastRoutes = configuration.fastPath ? TokenFastRoutes(core: refreshGrant) : nil
     return Application(
         router: router,
-        server: EdgeServer.http1(routes: fastRoutes, metrics: metrics.requests),
+        server: EdgeServer.http1(routes: fastRoutes, metrics: metrics.requests, limits: configuration.limits),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         // The pool first: services stop in reverse order, so it outlives the server's last request.
         services: (opened.service.map { [$0] } ?? []) + [maintenance],

@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceSupport
+import HTTPEdge
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -51,6 +52,11 @@ public struct ResourceAPICommand: AsyncParsableCommand {
         help: "on: the hot routes are answered on the event loop; off: every request through the router (RESOURCE_API_FAST_PATH; default on)."
     )
     var fastPath: String?
+    @Option(help: "Close a keep-alive connection idle this long (RESOURCE_API_IDLE_TIMEOUT; default 60s).") var idleTimeout: String?
+    @Option(help: "408 and close when a request head or body stalls this long (RESOURCE_API_HEADER_TIMEOUT; default 10s).")
+    var headerTimeout: String?
+    @Option(help: "Connections served at once; more are closed at once (RESOURCE_API_MAX_CONNECTIONS; default 10000).")
+    var maxConnections: String?
 
     @Argument(help: "serve (the default and only command).") var command: String?
 
@@ -123,6 +129,12 @@ public struct ResourceAPICommand: AsyncParsableCommand {
         configuration.jwksMaxStale = try resolver.duration("jwks-max-stale", self.jwksMaxStale, .positive) ?? configuration.jwksMaxStale
         configuration.revocationPoll = try resolver.duration("revocation-poll", self.revocationPoll, .positive) ?? configuration.revocationPoll
         configuration.fastPath = try resolver.choice("fast-path", self.fastPath, as: OnOff.self)?.isOn ?? configuration.fastPath
+        try configuration.limits.resolveConnections(
+            resolver,
+            idleTimeout: self.idleTimeout,
+            headerTimeout: self.headerTimeout,
+            maxConnections: self.maxConnections
+        )
         let logging = try resolver.logging(level: self.logLevel, format: self.logFormat)
         configuration.logLevel = logging.level
         configuration.logFormat = logging.format

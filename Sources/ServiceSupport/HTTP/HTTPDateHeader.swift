@@ -10,6 +10,11 @@ import Darwin
 /// date cache is internal to it and Foundation's formatters cost far more than this, which
 /// the fast path runs at most once a second per connection.
 public enum HTTPDateHeader {
+    /// The value for this second.
+    public static func now() -> String {
+        self.format(time(nil))
+    }
+
     public static func format(_ secondsSince1970: Int) -> String {
         let days = secondsSince1970 >= 0 ? secondsSince1970 / 86_400 : (secondsSince1970 - 86_399) / 86_400
         let secondOfDay = secondsSince1970 - days * 86_400

@@ -2,21 +2,21 @@ import Hummingbird
 import HummingbirdCore
 import NIOCore
 
-/// The HTTP server both services run: Hummingbird's HTTP/1 server with the edge's limits
-/// on the request head, and the fast path when `routes` is given.
+/// The HTTP server both services run: Hummingbird's HTTP/1 server with the edge's limits on
+/// the request head, its timeouts and connection cap, and the fast path when `routes` is given.
 public enum EdgeServer {
     /// The server builder for `Application(router:server:...)`.
     public static func http1(
         routes: (any FastRoutes)?,
         metrics: RequestMetrics,
-        limits: EdgeLimits = .standard,
-        idleTimeout: Duration? = nil
+        limits: EdgeLimits = .standard
     ) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
+        let connections = ConnectionCounter(limit: limits.maxConnections)
+        return HTTPServerBuilder { responder in
             var configuration = HTTP1Channel.Configuration(
-                idleTimeout: idleTimeout.map {
-                    TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000)
-                },
+                idleTimeout: TimeAmount.nanoseconds(
+                    limits.idleTimeout.components.seconds * 1_000_000_000 + limits.idleTimeout.components.attoseconds / 1_000_000_000
+                ),
                 httpDecoderConfiguration: .init(
                     maxHeaderFieldSize: limits.maxHeadBytes,
                     maxHeaderListSize: limits.maxHeadBytes,
@@ -28,7 +28,8 @@ public enum EdgeServer {
                 http1: HTTP1Channel(responder: responder, configuration: configuration),
                 routes: routes,
                 metrics: metrics,
-                limits: limits
+                limits: limits,
+                connections: connections
             )
         }
     }
