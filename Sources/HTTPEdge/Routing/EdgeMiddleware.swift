@@ -69,7 +69,7 @@ public struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as HTTPError:
             return self.refusal(for: error, path: request.uri.path)
         default:
-            logger.error("unexpected error", metadata: ["error.type": .string(String(reflecting: type(of: error)))])
+            logger.error("unexpected error", metadata: ErrorLogMetadata.of(error))
             return .internalError
         }
     }

@@ -46,6 +46,9 @@ public struct IssuerConfiguration: Sendable {
     /// Answer refresh grants of `/token` on the event loop (`TokenFastRoutes`); off, every
     /// request goes through Hummingbird's router. The answers are the same either way.
     public var fastPath = true
+    /// `--trusted-proxy`: peers whose `Forwarded` / `X-Forwarded-For` name the client
+    /// address the login limits and logs use. None by default: the peer address.
+    public var trustedProxies = TrustedProxies()
     /// Seconds since 1970; injectable for tests.
     public var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
 
@@ -66,6 +69,7 @@ extension IssuerConfiguration: CustomStringConvertible, CustomDebugStringConvert
             + "audience: \(self.audience), keysDirectory: \(self.keysDirectory), store: \(store), "
             + "accessTTL: \(self.accessTTL), refreshTTL: \(self.refreshTTL), jwksMaxAge: \(self.jwksMaxAge), "
             + "rotateEvery: \(self.rotateEvery.map(String.init) ?? "off"), keyBits: \(self.keyBits), "
+            + "trustedProxies: \(self.trustedProxies.blocks.map(\.description)), "
             + "logLevel: \(self.logLevel), logFormat: \(self.logFormat))"
     }
 
