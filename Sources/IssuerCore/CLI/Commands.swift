@@ -41,7 +41,10 @@ public struct IssuerOptions: ParsableArguments {
     var fastPath: String?
     @Option(
         name: .customLong("trusted-proxy"),
-        help: "A proxy (IP or CIDR, repeatable) whose Forwarded/X-Forwarded-For names the client for login limits (ISSUER_TRUSTED_PROXY, comma-separated; default none)."
+        help: """
+            A proxy (IP or CIDR, repeatable) whose Forwarded/X-Forwarded-For names the client for login limits \
+            (ISSUER_TRUSTED_PROXY, comma-separated; default none).
+            """
     )
     var trustedProxy: [String] = []
     @Option(help: .hidden) var bcryptCost: String?
@@ -389,7 +392,10 @@ public struct Keys: AsyncParsableCommand {
 
     public struct Retire: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
-            abstract: "Emergency: drop a key at once and announce it on the revocation feed (a kid starting with - goes after --; options may stand before or after the kid)."
+            abstract: """
+                Emergency: drop a key at once and announce it on the revocation feed \
+                (a kid starting with - goes after --; options may stand before or after the kid).
+                """
         )
         @OptionGroup var options: IssuerOptions
         @Argument(help: "The kid to retire.") var kid: String

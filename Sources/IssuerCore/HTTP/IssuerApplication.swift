@@ -31,7 +31,8 @@ public func makeIssuerApplication(
     if keyDirectory.isReadOnly, configuration.rotateEvery != nil {
         throw ConfigurationError(
             option: "--rotate-every",
-            problem: "the keys directory \(configuration.keysDirectory) is read-only: nothing can rotate on a schedule (drop the option, or make the directory writable)"
+            problem: "the keys directory \(configuration.keysDirectory) is read-only: nothing can rotate on a schedule "
+                + "(drop the option, or make the directory writable)"
         )
     }
     let opened = try await IssuerStores.open(configuration, logger: logger)
