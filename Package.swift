@@ -190,6 +190,8 @@ let package = Package(
             name: "IssuerTests",
             dependencies: [
                 "IssuerCore",
+                // ReadinessTests breaks a live store from outside through its own connection.
+                .product(name: "GRDB", package: "GRDB.swift"),
                 "HTTPEdge",
                 "SharedJWT",
                 "ServiceSupport",

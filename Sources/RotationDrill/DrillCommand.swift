@@ -11,6 +11,7 @@ struct DrillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotation-drill",
         abstract: "Rotate the Issuer's signing key under steady traffic and report what the ResourceAPI did.",
+        version: ServiceVersion.current,
         subcommands: [RunDrill.self, Healthcheck.self],
         defaultSubcommand: RunDrill.self
     )

@@ -227,6 +227,41 @@ struct CLITests {
         }
     }
 
+    /// `keys retire -- KID --keys-dir DIR` (issue 19): options may follow the kid, also after
+    /// `--`; a word after the kid that is no option is still a usage error (64), and the
+    /// directory given last is the one changed.
+    @Test func keysRetireTakesOptionsAfterTheKid() async throws {
+        let directory = try TempDirectory()
+        let other = try TempDirectory()
+        let base = baseArguments(directory)
+        #expect(try await runCommand(["keys", "list"] + base) == 0)
+        #expect(try await runCommand(["keys", "list"] + baseArguments(other)) == 0)
+        let keyDirectory = KeyDirectory(path: directory.keys, keyBits: 2048)
+        let untouched = try KeyDirectory(path: other.keys, keyBits: 2048).load().lifecycle
+        let next = try #require(try keyDirectory.load().lifecycle.next?.kid)
+
+        // The binary, as an operator types it: the other directory first, then this one after the kid.
+        var result = try runBinary(["keys", "retire", "--keys-dir", other.keys, "--", next] + base)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try keyDirectory.load().lifecycle.keys.first { $0.kid == next }?.state == .retired)
+        #expect(try KeyDirectory(path: other.keys, keyBits: 2048).load().lifecycle == untouched)
+
+        // Options after a kid without `--` work as before.
+        let fresh = try #require(try keyDirectory.load().lifecycle.next?.kid)
+        #expect(try await runCommand(["keys", "retire", fresh] + base) == 0)
+        #expect(try keyDirectory.load().lifecycle.keys.first { $0.kid == fresh }?.state == .retired)
+
+        // Anything else after the kid is refused, naming the problem, and changes nothing.
+        let before = try keyDirectory.load().lifecycle
+        let third = try #require(before.next?.kid)
+        result = try runBinary(["keys", "retire", "--", third, "stray"] + base)
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("after the kid"), "\(result.stderr)")
+        #expect(try keyDirectory.load().lifecycle == before)
+        // And the next command still works.
+        #expect(try await runCommand(["keys", "list"] + base) == 0)
+    }
+
     @Test func binaryUsersAddWithPasswordStdinThenLogin() async throws {
         let directory = try TempDirectory()
         let base = baseArguments(directory)

@@ -182,6 +182,31 @@ import Testing
         }
     }
 
+    /// Contract: the background refresh comes at the latest at half of `jwks-max-stale`,
+    /// whatever the `max-age`, so a max-stale shorter than max-age never makes the service
+    /// unready while the Issuer answers.
+    @Test func shortMaxStaleWithLongMaxAgeStaysReadyWhileTheIssuerAnswers() async throws {
+        try await withHarness(
+            issuerSetup: { $0.maxAge = 3600 },
+            configure: { $0.jwksMaxStale = .seconds(3) }
+        ) { harness in
+            #expect(JWKSCache.refreshHorizon(maxAge: 3600, minMaxAge: 5, maxMaxAge: 3600, maxStale: 3) == 1.5)
+            let first = harness.issuer.jwksFetches
+            // Watch for more than two max-stale periods: with max-age alone there would be no
+            // fetch at all in that time, and /readyz would answer 503 after 3 s.
+            let watchUntil = ContinuousClock.now + .seconds(7)
+            var answers: [Int] = []
+            while ContinuousClock.now < watchUntil {
+                answers.append(try await harness.get("/readyz").status)
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(!answers.isEmpty)
+            #expect(answers.allSatisfy { $0 == 200 }, "readyz answers: \(answers)")
+            #expect(harness.issuer.jwksFetches - first >= 2)
+            #expect(try await harness.get("/api/greet", token: harness.tokens.token()).status == 200)
+        }
+    }
+
     @Test func slowIssuerNeverHoldsUpKnownKids() async throws {
         try await withHarness(
             issuerSetup: { $0.maxAge = 0 },

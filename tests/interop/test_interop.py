@@ -42,6 +42,23 @@ def test_discovery_documents_agree(issuer):
     assert {"refresh_token", "client_credentials"} <= set(metadata["grant_types_supported"])
 
 
+def test_discovery_is_valid_rfc8414_metadata_for_authlib(issuer):
+    """authlib's own RFC 8414 class validates every member it knows (issuer, endpoints,
+    response_types_supported non-empty, grant types...) on both discovery documents."""
+    from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+
+    for path in ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"):
+        response = requests.get(issuer.url + path, timeout=5)
+        assert response.status_code == 200
+        metadata = AuthorizationServerMetadata(response.json())
+        metadata.validate()
+        # No authorization endpoint: no response type that needs one is announced.
+        assert metadata["response_types_supported"] == ["none"]
+        assert "authorization_endpoint" not in metadata
+    # The Issuer goes on answering after the checks.
+    assert requests.get(issuer.url + "/healthz", timeout=5).status_code == 200
+
+
 def test_jwks_has_no_private_member_and_exact_members(issuer):
     _, jwks = discover(issuer)
     assert len(jwks["keys"]) >= 2  # active and next

@@ -23,7 +23,7 @@ EXECUTABLES = {"issuer", "resource-api", "rotation-drill"}
 HA_SERVICES = {"postgres", "issuer-a", "issuer-b", "balancer", "resource-api-ha"}
 THIRD_PARTY = {"postgres", "balancer"}
 # Options beyond the contract's table, added by later issues.
-EXTRA_OPTIONS = {"ISSUER_": {"FAST_PATH"}, "RESOURCE_API_": {"FAST_PATH"}}
+EXTRA_OPTIONS = {"ISSUER_": {"FAST_PATH", "TRUSTED_PROXY"}, "RESOURCE_API_": {"FAST_PATH"}}
 
 
 @pytest.fixture(scope="module")
@@ -173,15 +173,17 @@ def test_environment_names_exist_in_the_contract(compose, binaries):
 
 
 def test_contract_option_list_matches_the_contract_when_present():
-    contract = REPO.parent / "shared" / "CONTRACT.md"
-    if not contract.exists():
-        pytest.skip("no ../shared/CONTRACT.md beside this clone")
+    """The option lists of docs/CONTRACT.md (the repo's own statement of the promise) are the
+    options this file checks, and every one is in the executable's --help."""
+    contract = REPO / "docs" / "CONTRACT.md"
+    assert contract.exists(), "docs/CONTRACT.md is the services' promise; it must be in the repo"
     text = contract.read_text()
     issuer_part = text[text.index("Issuer: `--host`"):text.index("ResourceAPI: `--host`")]
     resource_part = text[text.index("ResourceAPI: `--host`"):text.index("## Issuer endpoints")]
     for prefix, part in (("ISSUER_", issuer_part), ("RESOURCE_API_", resource_part)):
         flags = {flag.upper().replace("-", "_") for flag in re.findall(r"`--([a-z-]+)`", part)}
-        assert flags == CONTRACT_OPTIONS[prefix], f"{prefix}: contract {sorted(flags)} vs test {sorted(CONTRACT_OPTIONS[prefix])}"
+        expected = CONTRACT_OPTIONS[prefix] | EXTRA_OPTIONS[prefix]
+        assert flags == expected, f"{prefix}: docs/CONTRACT.md {sorted(flags)} vs test {sorted(expected)}"
 
 
 def test_dockerfile_builds_on_swift_bookworm_and_runs_slim_as_non_root():
@@ -247,6 +249,23 @@ def test_ha_balancer_fronts_both_replicas_and_the_resource_api_uses_it(compose):
     assert resource["RESOURCE_API_EXPECTED_ISSUER"] == environment(services(compose)["issuer-a"])["ISSUER_ISSUER_URL"]
     assert port_mappings(services(compose)["resource-api-ha"]) == [("127.0.0.1", 8092, 8082)]
     assert not mounts(services(compose)["resource-api-ha"])
+
+
+def test_ha_replicas_trust_only_the_balancer_for_the_client_address(compose):
+    """Behind the balancer every login comes from its address: the replicas read the client from
+    X-Forwarded-For, but only from the balancer's fixed address (issue 19)."""
+    balancer = services(compose)["balancer"]
+    address = balancer["networks"]["ha"]["ipv4_address"]
+    subnet = compose["networks"]["ha"]["ipam"]["config"][0]["subnet"]
+    import ipaddress
+
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    for name in ("issuer-a", "issuer-b"):
+        assert environment(services(compose)[name])["ISSUER_TRUSTED_PROXY"] == f"{address}/32", name
+        assert services(compose)[name]["networks"] == ["ha"], name
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in (COMPOSE.parent / "nginx-ha.conf").read_text()
+    # The default pair has no proxy in front: it trusts none.
+    assert "ISSUER_TRUSTED_PROXY" not in environment(services(compose)["issuer"])
 
 
 def test_ha_services_stay_out_of_the_default_start(compose):

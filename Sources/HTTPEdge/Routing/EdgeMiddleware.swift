@@ -78,7 +78,7 @@ public struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
             logger.debug("connection gone mid-request", metadata: ["error.type": .string(String(reflecting: type(of: error)))])
             return .requestEndedEarly
         default:
-            logger.error("unexpected error", metadata: ["error.type": .string(String(reflecting: type(of: error)))])
+            logger.error("unexpected error", metadata: ErrorLogMetadata.of(error))
             return .internalError
         }
     }

@@ -11,6 +11,7 @@ public struct IssuerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "issuer",
         abstract: "JWT authorization server (access tokens, refresh tokens, JWKS).",
+        version: ServiceVersion.current,
         subcommands: [Serve.self, Users.self, Keys.self, Clients.self],
         defaultSubcommand: Serve.self
     )
@@ -43,6 +44,14 @@ public struct IssuerOptions: ParsableArguments {
     var headerTimeout: String?
     @Option(help: "Connections served at once; more are closed at once (ISSUER_MAX_CONNECTIONS; default 10000).")
     var maxConnections: String?
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help: """
+            A proxy (IP or CIDR, repeatable) whose Forwarded/X-Forwarded-For names the client for login limits \
+            (ISSUER_TRUSTED_PROXY, comma-separated; default none).
+            """
+    )
+    var trustedProxy: [String] = []
     @Option(help: .hidden) var bcryptCost: String?
 
     public init() {}
@@ -80,6 +89,7 @@ public struct IssuerOptions: ParsableArguments {
             headerTimeout: self.headerTimeout,
             maxConnections: self.maxConnections
         )
+        configuration.trustedProxies = try resolver.addressBlocks("trusted-proxy", self.trustedProxy) ?? configuration.trustedProxies
         let logging = try resolver.logging(level: self.logLevel, format: self.logFormat)
         configuration.logLevel = logging.level
         configuration.logFormat = logging.format
@@ -88,6 +98,30 @@ public struct IssuerOptions: ParsableArguments {
             configuration.bcryptCost = UInt8(cost)
         }
         return configuration
+    }
+
+    /// These options, with every one that `later` gives replacing this one's: for options
+    /// written after a command's arguments (`keys retire -- KID --keys-dir DIR`).
+    func overridden(by later: IssuerOptions) -> IssuerOptions {
+        var merged = self
+        merged.host = later.host ?? self.host
+        merged.port = later.port ?? self.port
+        merged.issuerUrl = later.issuerUrl ?? self.issuerUrl
+        merged.audience = later.audience ?? self.audience
+        merged.keysDir = later.keysDir ?? self.keysDir
+        merged.data = later.data ?? self.data
+        merged.store = later.store ?? self.store
+        merged.accessTtl = later.accessTtl ?? self.accessTtl
+        merged.refreshTtl = later.refreshTtl ?? self.refreshTtl
+        merged.jwksMaxAge = later.jwksMaxAge ?? self.jwksMaxAge
+        merged.rotateEvery = later.rotateEvery ?? self.rotateEvery
+        merged.keyBits = later.keyBits ?? self.keyBits
+        merged.logLevel = later.logLevel ?? self.logLevel
+        merged.logFormat = later.logFormat ?? self.logFormat
+        merged.fastPath = later.fastPath ?? self.fastPath
+        merged.trustedProxy = later.trustedProxy.isEmpty ? self.trustedProxy : later.trustedProxy
+        merged.bcryptCost = later.bcryptCost ?? self.bcryptCost
+        return merged
     }
 
     /// Resolves, or prints the error (two lines) and exits with status 2.
@@ -369,13 +403,28 @@ public struct Keys: AsyncParsableCommand {
 
     public struct Retire: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
-            abstract: "Emergency: drop a key at once and announce it on the revocation feed (kids starting with - go after --)."
+            abstract: """
+                Emergency: drop a key at once and announce it on the revocation feed \
+                (a kid starting with - goes after --; options may stand before or after the kid).
+                """
         )
         @OptionGroup var options: IssuerOptions
         @Argument(help: "The kid to retire.") var kid: String
+        /// Everything after the kid when it came after `--` (`keys retire -- KID --keys-dir
+        /// DIR`): read as this command's options.
+        @Argument(help: .hidden) var trailing: [String] = []
         public init() {}
 
         public func run() async throws {
+            var options = self.options
+            if !self.trailing.isEmpty {
+                do {
+                    options = options.overridden(by: try IssuerOptions.parse(self.trailing))
+                } catch {
+                    CLIOutput.error("issuer: keys retire: after the kid: \(IssuerOptions.message(for: error))")
+                    throw ExitCode.validationFailure
+                }
+            }
             let configuration = try options.resolveOrExit()
             let ring = try Keys.ring(configuration)
             do {

@@ -49,6 +49,9 @@ public struct IssuerConfiguration: Sendable {
     public var fastPath = true
     /// The edge's limits: sizes, timeouts, the connection cap.
     public var limits = EdgeLimits.standard
+    /// `--trusted-proxy`: peers whose `Forwarded` / `X-Forwarded-For` name the client
+    /// address the login limits and logs use. None by default: the peer address.
+    public var trustedProxies = TrustedProxies()
     /// Seconds since 1970; injectable for tests.
     public var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
 
@@ -69,6 +72,7 @@ extension IssuerConfiguration: CustomStringConvertible, CustomDebugStringConvert
             + "audience: \(self.audience), keysDirectory: \(self.keysDirectory), store: \(store), "
             + "accessTTL: \(self.accessTTL), refreshTTL: \(self.refreshTTL), jwksMaxAge: \(self.jwksMaxAge), "
             + "rotateEvery: \(self.rotateEvery.map(String.init) ?? "off"), keyBits: \(self.keyBits), "
+            + "trustedProxies: \(self.trustedProxies.blocks.map(\.description)), "
             + "logLevel: \(self.logLevel), logFormat: \(self.logFormat))"
     }
 

@@ -29,6 +29,8 @@ struct OpenedStore {
     var sharedLoginFailures: (any SharedLoginFailures)?
     /// For the start-up log line: never the password.
     var description: String
+    /// True when no SQLite file was there and opening created a new, empty store.
+    var createdFile = false
 }
 
 enum IssuerStores {
@@ -58,7 +60,13 @@ enum IssuerStores {
         }
         do {
             let store = try SQLiteIssuerStore(path: configuration.databasePath)
-            return OpenedStore(store: store, service: nil, sharedLoginFailures: nil, description: configuration.databasePath)
+            return OpenedStore(
+                store: store,
+                service: nil,
+                sharedLoginFailures: nil,
+                description: configuration.databasePath,
+                createdFile: store.createdFile
+            )
         } catch {
             throw ConfigurationError(option: "--data", problem: "cannot open \(configuration.databasePath): \(error)")
         }
@@ -71,6 +79,9 @@ enum IssuerStores {
         // query is expected here (the query waits for it), so only errors are shown.
         let logger = LoggingSetup(level: .error, format: configuration.logFormat).makeLogger(label: "issuer")
         let opened = try await open(configuration, logger: logger, connectTimeout: .seconds(5))
+        if opened.createdFile {
+            StandardError.writeLine("issuer: warning: no store was at \(configuration.databasePath): created a new, empty one")
+        }
         if let service = opened.service {
             Task { try? await service.run() }
         }

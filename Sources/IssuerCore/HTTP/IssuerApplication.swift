@@ -26,15 +26,27 @@ public func makeIssuerApplication(
     handleSIGHUP: Bool = false,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> IssuerApplication {
+    // Refused before anything is opened or said: the first line of the output names the option.
+    let keyDirectory = KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits)
+    if keyDirectory.isReadOnly, configuration.rotateEvery != nil {
+        throw ConfigurationError(
+            option: "--rotate-every",
+            problem: "the keys directory \(configuration.keysDirectory) is read-only: nothing can rotate on a schedule "
+                + "(drop the option, or make the directory writable)"
+        )
+    }
     let opened = try await IssuerStores.open(configuration, logger: logger)
     let store = opened.store
-    let keyRing = KeyRing(
-        directory: KeyDirectory(path: configuration.keysDirectory, keyBits: configuration.keyBits),
-        policy: configuration.lifecyclePolicy,
-        clock: configuration.clock,
-        logger: logger
-    )
+    let keyRing = KeyRing(directory: keyDirectory, policy: configuration.lifecyclePolicy, clock: configuration.clock, logger: logger)
     try keyRing.start()
+    if opened.createdFile {
+        // After the keys: a start refused for its keys says that first. A restart that lost its
+        // database would otherwise start with no users, silently.
+        logger.warning(
+            "no store was at \(configuration.databasePath): created a new, empty one (no users, no clients)",
+            metadata: ["store": .string(configuration.databasePath)]
+        )
+    }
     let hasher = PasswordHasher(cost: configuration.bcryptCost)
     let metrics = IssuerMetrics(registry: metricsRegistry)
     let tokens = TokenService(configuration: configuration, keyRing: keyRing, store: store)

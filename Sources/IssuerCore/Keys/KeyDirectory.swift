@@ -105,6 +105,12 @@ struct KeyDirectory: Sendable {
 
     var exists: Bool { FileManager.default.fileExists(atPath: keysetPath) }
 
+    /// True when the directory is there and this process cannot write it: a mounted secret,
+    /// served as it is (`KeyRing` then neither rotates nor retires by the clock).
+    var isReadOnly: Bool {
+        FileManager.default.fileExists(atPath: path) && access(path, W_OK) != 0
+    }
+
     /// The policy a serving Issuer recorded; nil when none ever did.
     func recordedPolicy() throws -> ServingKeyPolicy? {
         guard FileManager.default.fileExists(atPath: policyPath) else { return nil }
@@ -125,6 +131,8 @@ struct KeyDirectory: Sendable {
 
     /// Creates the directory and, on first start, one active and one next key.
     func initializeIfNeeded(now: Double) throws {
+        // A read-only directory holding a key set is used as it is (no lock file can be made).
+        if self.isReadOnly && self.exists { return }
         try createDirectory()
         try withLock {
             guard !exists else { return }

@@ -49,6 +49,7 @@ final class KeyRing: Sendable {
     let clock: @Sendable () -> Double
     let logger: Logger
     private let state: Mutex<KeySnapshot?>
+    private let readOnly = Mutex(false)
     /// When keys/ was last checked for changes, and the last reload error (logged once).
     private let lastCheck = Mutex<(at: ContinuousClock.Instant?, error: String?)>((nil, nil))
     /// How stale the in-memory key set may be on the request path: the CLI's
@@ -94,12 +95,26 @@ final class KeyRing: Sendable {
 
     /// First load: creates keys on first start, refuses bad key files, and records the
     /// policy it serves with beside the keys (for the CLI's `keys rotate` / `keys retire`).
+    ///
+    /// A directory this process cannot write (a mounted secret) is served read-only: its keys
+    /// sign and are published, changes to it are reloaded, and nothing rotates or retires.
     func start() throws {
         try directory.initializeIfNeeded(now: clock())
-        try directory.recordPolicy(ServingKeyPolicy(policy: policy, keyBits: directory.keyBits, recordedAt: clock()))
-        try applyTimers()
+        if directory.isReadOnly {
+            self.readOnly.withLock { $0 = true }
+            logger.warning(
+                "keys directory \(directory.path) is read-only: serving its keys as they are; rotation and automatic retirement are off",
+                metadata: ["keys_dir": .string(directory.path)]
+            )
+        } else {
+            try directory.recordPolicy(ServingKeyPolicy(policy: policy, keyBits: directory.keyBits, recordedAt: clock()))
+            try applyTimers()
+        }
         try reload(force: true)
     }
+
+    /// True when keys/ was read-only at start (see `start`).
+    var isReadOnly: Bool { self.readOnly.withLock { $0 } }
 
     /// Re-reads keys/ when keyset.json changed (or always, when forced).
     @discardableResult
@@ -130,6 +145,7 @@ final class KeyRing: Sendable {
 
     /// Auto-retire and scheduled rotation; writes keys/ only when something is due.
     func applyTimers() throws {
+        guard !self.isReadOnly else { return }
         let now = clock()
         if let current = snapshot?.lifecycle {
             var probe = current
@@ -155,6 +171,7 @@ final class KeyRing: Sendable {
     /// Planned or forced rotation (`POST /admin/keys/rotate` and `issuer keys rotate`, the
     /// latter with the serving Issuer's recorded policy: see `ServingKeyPolicy`).
     func rotate(force: Bool) throws -> KeyLifecycle {
+        guard !self.isReadOnly else { throw ReadOnlyKeysError(path: directory.path) }
         let now = clock()
         let result = try directory.update { lifecycle, makeKey in
             let wait = lifecycle.rotationWait(now: now, policy: policy)
@@ -169,6 +186,7 @@ final class KeyRing: Sendable {
     /// Emergency retire (`issuer keys retire`): see `KeyLifecycle.retire`. A fresh next
     /// key, when one is needed, has this ring's key-bits.
     func retire(kid: String) throws -> KeyLifecycle {
+        guard !self.isReadOnly else { throw ReadOnlyKeysError(path: directory.path) }
         let now = clock()
         let result = try directory.update { lifecycle, makeKey in
             try lifecycle.retire(kid: kid, freshNextKID: try makeKey(), now: now)

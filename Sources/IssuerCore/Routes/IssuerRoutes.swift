@@ -66,6 +66,17 @@ struct IssuerRoutes: Sendable {
         }
     }
 
+    /// The client address for the login limits and logs: the peer, or what a trusted proxy
+    /// (`--trusted-proxy`) says in `Forwarded` / `X-Forwarded-For`.
+    func clientAddress(_ request: Request, _ context: IssuerRequestContext) -> String {
+        guard !self.configuration.trustedProxies.blocks.isEmpty else { return context.remoteAddress }
+        return self.configuration.trustedProxies.clientAddress(
+            peer: context.remoteAddress,
+            forwarded: request.headers[values: .forwarded],
+            xForwardedFor: request.headers[values: .xForwardedFor]
+        )
+    }
+
     // MARK: /login
 
     func login(_ request: Request, _ context: IssuerRequestContext) async throws -> Response {
@@ -73,8 +84,9 @@ struct IssuerRoutes: Sendable {
         let fields = try await BodyReader.fields(&request, accept: [.json, .form])
         let username = try fields.required("username")
         let password = try fields.required("password")
+        let address = self.clientAddress(request, context)
         let now = clock()
-        let wait = try await [userLimiter.retryAfter(key: username, now: now), addressLimiter.retryAfter(key: context.remoteAddress, now: now)]
+        let wait = try await [userLimiter.retryAfter(key: username, now: now), addressLimiter.retryAfter(key: address, now: now)]
             .compactMap { $0 }.max()
         if let wait {
             metrics.rateLimited.increment()
@@ -88,9 +100,9 @@ struct IssuerRoutes: Sendable {
         let user = try await store.user(named: username)
         guard try await hasher.verify(password, hash: user?.passwordHash), let user else {
             try await userLimiter.recordFailure(key: username, now: now)
-            try await addressLimiter.recordFailure(key: context.remoteAddress, now: now)
+            try await addressLimiter.recordFailure(key: address, now: now)
             metrics.loginFailures.increment()
-            context.logger.info("login failed", metadata: ["address": .string(context.remoteAddress)])
+            context.logger.info("login failed", metadata: ["address": .string(address)])
             throw OAuthError(.unauthorized, "invalid_grant", "invalid username or password")
         }
         try await userLimiter.recordSuccess(key: username)
@@ -120,7 +132,7 @@ struct IssuerRoutes: Sendable {
             // RFC 6749 §5.2: on /token, invalid_grant is a 400 (only /refresh answers 401).
             return try await self.refreshGrant.respond(fields, refusalStatus: .badRequest).get().response
         case "client_credentials":
-            let client = try await authenticateClient(request, fields: fields, address: context.remoteAddress)
+            let client = try await authenticateClient(request, fields: fields, address: self.clientAddress(request, context))
             let scope = try grantedScope(requested: try fields.optional("scope"), allowed: client.scopes)
             let response = try tokens.clientToken(clientID: client.id, scope: scope)
             metrics.tokensIssued("client_credentials")
@@ -310,7 +322,10 @@ struct IssuerRoutes: Sendable {
             var grant_types_supported = ["refresh_token", "client_credentials"]
             var token_endpoint_auth_methods_supported = ["client_secret_basic"]
             var revocation_endpoint_auth_methods_supported = ["none"]
-            var response_types_supported: [String] = []
+            /// RFC 8414 makes this member REQUIRED and non-empty. There is no authorization
+            /// endpoint (no `code` or `token` response type), so the only honest value is
+            /// `none` (OAuth 2.0 Multiple Response Type Encoding Practices §4).
+            var response_types_supported = ["none"]
             var scopes_supported = [TokenService.loginScope]
             var subject_types_supported = ["public"]
             var id_token_signing_alg_values_supported = ["RS256"]
@@ -386,6 +401,8 @@ struct IssuerRoutes: Sendable {
                 throw OAuthError(.conflict, "rotation_too_early", error.description, headers: [.retryAfter: String(seconds)])
             }
             throw OAuthError(.conflict, "invalid_key_state", error.description)
+        } catch let error as ReadOnlyKeysError {
+            throw OAuthError(.conflict, "keys_read_only", error.description)
         }
     }
 
@@ -402,9 +419,12 @@ struct IssuerRoutes: Sendable {
         do {
             try await store.ping()
         } catch {
+            // The database's own words (a LogSafeError never quotes request data or secrets).
+            let cause = (error as? any LogSafeError)?.logSafeMessage ?? "the store did not answer"
+            self.refreshGrant.logger.warning("not ready: the store cannot be written", metadata: ErrorLogMetadata.of(error))
             return JSONResponse.make(
                 status: .serviceUnavailable,
-                ["status": "not ready", "reason": "store unavailable"],
+                ["status": "not ready", "reason": "store unavailable: \(cause)"],
                 headers: [.cacheControl: "no-store"]
             )
         }

@@ -51,7 +51,7 @@ struct RefreshGrantCore: Sendable {
 
     private func refusal(_ error: any Error, status: HTTPResponse.Status) -> EdgeResponse {
         guard var refusal = error as? EdgeError else {
-            self.logger.error("refresh failed", metadata: ["error.type": .string(String(reflecting: type(of: error)))])
+            self.logger.error("refresh failed", metadata: ErrorLogMetadata.of(error))
             return .error(.internalError)
         }
         if refusal.code == "invalid_grant" {

@@ -20,7 +20,8 @@ import Glibc
 public struct ResourceAPICommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "resource-api",
-        abstract: "The resource server: verifies the Issuer's access tokens and serves /api."
+        abstract: "The resource server: verifies the Issuer's access tokens and serves /api.",
+        version: ServiceVersion.current
     )
 
     @Option(help: "Address to bind (RESOURCE_API_HOST; default 127.0.0.1).") var host: String?

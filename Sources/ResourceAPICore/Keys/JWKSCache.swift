@@ -347,7 +347,12 @@ public final class JWKSCache: Service, Sendable {
                 outcome = .init(metric: "error", failure: "HTTP status \(response.status)")
             }
         }
-        let freshFor = min(max(maxAge, self.configuration.jwksMinMaxAge.seconds), self.configuration.jwksMaxMaxAge.seconds)
+        let freshFor = Self.refreshHorizon(
+            maxAge: maxAge,
+            minMaxAge: self.configuration.jwksMinMaxAge.seconds,
+            maxMaxAge: self.configuration.jwksMaxMaxAge.seconds,
+            maxStale: self.configuration.jwksMaxStale.seconds
+        )
         self.state.withLock { state in
             state.fetchCount += 1
             state.inflight = nil
@@ -376,6 +381,17 @@ public final class JWKSCache: Service, Sendable {
         for key in fresh {
             self.logger.warning("skipping an unusable key in the JWK Set", metadata: ["kid": "\(key.kid ?? "-")", "reason": "\(key.reason)"])
         }
+    }
+
+    /// How long after a good fetch the set counts as fresh, which is what the next
+    /// background refresh is scheduled from.
+    ///
+    /// The `max-age` the Issuer sent, clamped to `[minMaxAge, maxMaxAge]`, and never more than
+    /// half of `jwks-max-stale`: the keys then never go stale while the Issuer answers, even
+    /// when `max-stale` is shorter than `max-age` (or than the clamp's floor).
+    static func refreshHorizon(maxAge: Double, minMaxAge: Double, maxMaxAge: Double, maxStale: Double) -> Double {
+        let clamped = min(max(maxAge, minMaxAge), maxMaxAge)
+        return min(clamped, maxStale / 2)
     }
 
     /// `text` without leading and trailing characters matching `removing`.

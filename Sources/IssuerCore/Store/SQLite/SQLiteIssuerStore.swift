@@ -24,6 +24,11 @@ public final class SQLiteIssuerStore: IssuerStore {
         case unavailable
     }
 
+    /// True when no file was at `path` and opening created a new, empty store.
+    public let createdFile: Bool
+    /// Device and inode of the file opened: `ping` refuses once `path` names another file.
+    private let identity: FileIdentity?
+
     /// Opens (creating the file and its directory if needed) and migrates the database.
     public init(path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
@@ -34,8 +39,10 @@ public final class SQLiteIssuerStore: IssuerStore {
         // The CLI writes while the server runs: wait for the writer instead of failing.
         configuration.busyMode = .timeout(10)
         self.path = path
+        self.createdFile = !FileManager.default.fileExists(atPath: path)
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+        self.identity = FileIdentity(path: path)
         checkpointer = try? WALCheckpointer(path: path, interval: .seconds(1))
     }
 
@@ -105,6 +112,10 @@ public final class SQLiteIssuerStore: IssuerStore {
             // Nothing looks access tokens up by family (logout goes jti -> family -> refresh
             // tokens), and every refresh paid for one more random index insert.
             try db.execute(sql: "DROP INDEX IF EXISTS access_tokens_family")
+        }
+        migrator.registerMigration("v3: readiness probe") { db in
+            // One row /readyz rewrites: a write that commits is the proof the store is writable.
+            try db.execute(sql: "CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY, checked_at REAL NOT NULL)")
         }
         return migrator
     }
@@ -374,8 +385,21 @@ public final class SQLiteIssuerStore: IssuerStore {
         }
     }
 
+    /// Readiness: the file at `path` is still the one opened, and a write commits.
     public func ping() async throws {
-        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        let now = FileIdentity(path: self.path)
+        guard let now else {
+            throw StoreHealthError("the SQLite file \(self.path) is gone (deleted while the Issuer runs); writes go to a file no restart will open")
+        }
+        if let identity = self.identity, identity != now {
+            throw StoreHealthError("the SQLite file \(self.path) was replaced while the Issuer runs; it still writes to the file it opened")
+        }
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO readiness_probe (id, checked_at) VALUES (1, ?)",
+                arguments: [Date().timeIntervalSince1970]
+            )
+        }
     }
 
     // MARK: Lists as JSON text
