@@ -23,7 +23,8 @@ EXECUTABLES = {"issuer", "resource-api", "rotation-drill"}
 HA_SERVICES = {"postgres", "issuer-a", "issuer-b", "balancer", "resource-api-ha"}
 THIRD_PARTY = {"postgres", "balancer"}
 # Options beyond the contract's table, added by later issues.
-EXTRA_OPTIONS = {"ISSUER_": {"FAST_PATH", "TRUSTED_PROXY"}, "RESOURCE_API_": {"FAST_PATH"}}
+CONNECTIONS = {"IDLE_TIMEOUT", "HEADER_TIMEOUT", "MAX_CONNECTIONS"}
+EXTRA_OPTIONS = {"ISSUER_": {"FAST_PATH", "TRUSTED_PROXY"} | CONNECTIONS, "RESOURCE_API_": {"FAST_PATH"} | CONNECTIONS}
 
 
 @pytest.fixture(scope="module")
