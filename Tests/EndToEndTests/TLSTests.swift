@@ -151,10 +151,13 @@ struct TLSTests {
         #expect(refreshed.refresh != tokens.refresh)
         let greetRefreshed = try await Self.get(resourceURL + "/api/greet", caFile: ca.certificatePath, token: refreshed.access)
         #expect(greetRefreshed.status == 200)
+        #expect(log.contains("TLS verification failed") == false)
 
         // A client without the test CA (the system's CAs only) refuses both services.
         await #expect(throws: CurlError.self) { _ = try await Self.get(resourceURL + "/healthz", caFile: nil) }
         await #expect(throws: CurlError.self) { _ = try await Self.get(issuerURL + "/healthz", caFile: nil) }
+        await resource.stop()
+        await issuer.stop()
     }
 
     /// The Issuer's certificate as the ResourceAPI (trusting `trusted` only) sees it, and
@@ -179,14 +182,13 @@ struct TLSTests {
         let reason = try #require(Self.refusals.first { $0.name == name }).reason
 
         // A plain-HTTP twin over the same keys and store hands out a real token.
-        var plainConfiguration = try Self.issuerConfiguration(directory: ca.directory, certificate: nil)
+        let plainConfiguration = try Self.issuerConfiguration(directory: ca.directory, certificate: nil)
         try await Stack.addUser(plainConfiguration, "user1", "password1", ["user"])
         let plain = try await Self.startIssuer(plainConfiguration)
         defer { Task { await plain.stop() } }
         var tlsConfiguration = try Self.issuerConfiguration(directory: ca.directory, certificate: certificate)
         tlsConfiguration.keysDirectory = plainConfiguration.keysDirectory
         tlsConfiguration.databasePath = plainConfiguration.databasePath
-        plainConfiguration.issuerURL = tlsConfiguration.issuerURL
         let issuer = try await Self.startIssuer(tlsConfiguration)
         defer { Task { await issuer.stop() } }
 
@@ -210,6 +212,9 @@ struct TLSTests {
         #expect(try await Self.get(resourceURL + "/readyz", caFile: nil).status == 503)
         // No line carries key material.
         #expect(!log.all.contains { $0.contains("PRIVATE KEY") })
+        await resource.stop()
+        await issuer.stop()
+        await plain.stop()
     }
 
     @Test func tlsOnePointOneIsRefusedOnePointTwoAndOnePointThreeServed() async throws {
@@ -238,5 +243,6 @@ struct TLSTests {
             #expect(result.status == 0, "\(version): \(result.standardError)")
             #expect((result.standardOutput + result.standardError).contains("Protocol version: \(name)"), "\(result.standardError)")
         }
+        await resource.stop()
     }
 }

@@ -163,7 +163,8 @@ public struct ResourceAPICommand: AsyncParsableCommand {
         configuration.allowHTTPIssuer = resolver.isOn("allow-http-issuer", self.allowHTTPIssuer)
         // Plain HTTP to a remote Issuer is a choice made in the open, never a default.
         if !configuration.allowHTTPIssuer {
-            for (option, url) in [("issuer-url", configuration.issuerURL), ("jwks-url", configuration.jwksURL)] {
+            let urls: [(option: String, url: String?)] = [("issuer-url", configuration.issuerURL), ("jwks-url", configuration.jwksURL)]
+            for (option, url) in urls {
                 guard let url, LoopbackHost.isRemotePlainHTTP(url) else { continue }
                 let source = resolver.given(option, option == "issuer-url" ? self.issuerURL : self.jwksURL)?.source ?? "--\(option)"
                 throw ConfigurationError(
