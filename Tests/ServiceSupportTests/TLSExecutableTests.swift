@@ -64,7 +64,7 @@ final class KeptConnection: @unchecked Sendable {
     let process = Process()
     private let input = Pipe()
     private let output = Pipe()
-    private let received = NSMutableString()
+    private var received = ""
     private let lock = NSLock()
 
     init(address: String, caFile: String) throws {
@@ -76,7 +76,7 @@ final class KeptConnection: @unchecked Sendable {
         self.output.fileHandleForReading.readabilityHandler = { [weak self] handle in
             guard let self else { return }
             let data = handle.availableData
-            self.lock.withLock { self.received.append(String(decoding: data, as: UTF8.self)) }
+            self.lock.withLock { self.received += String(decoding: data, as: UTF8.self) }
         }
         try self.process.run()
     }
@@ -145,12 +145,12 @@ struct TLSExecutableTests {
 
     @Test func plainHTTPToARemoteIssuerNeedsAllowHTTPIssuer() throws {
         let refused = try run("resource-api", ["--issuer-url", "http://issuer.example:8081"])
-        #expect(refused.status == 2, refused.stderr)
-        #expect(refused.lines.first?.hasPrefix("resource-api: --issuer-url: 'http://issuer.example:8081' is plain http") == true, refused.stderr)
-        #expect(refused.lines.first?.contains("--allow-http-issuer") == true, refused.stderr)
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.lines.first?.hasPrefix("resource-api: --issuer-url: 'http://issuer.example:8081' is plain http") == true, "\(refused.stderr)")
+        #expect(refused.lines.first?.contains("--allow-http-issuer") == true, "\(refused.stderr)")
         let fromEnvironment = try run("resource-api", [], environment: ["RESOURCE_API_JWKS_URL": "http://10.1.2.3/jwks.json"])
         #expect(fromEnvironment.status == 2)
-        #expect(fromEnvironment.lines.first?.hasPrefix("resource-api: RESOURCE_API_JWKS_URL: 'http://10.1.2.3/jwks.json'") == true, fromEnvironment.stderr)
+        #expect(fromEnvironment.lines.first?.hasPrefix("resource-api: RESOURCE_API_JWKS_URL: 'http://10.1.2.3/jwks.json'") == true, "\(fromEnvironment.stderr)")
         // Loopback stays allowed without the flag: the local stack's default.
         // With the flag (or its variable) the service starts and answers.
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("allow-\(UUID().uuidString)").path

@@ -134,7 +134,7 @@ struct IssuerMaintenanceService: Service {
     /// SIGHUP (swift-service-lifecycle's `UnixSignals`); nil when not handled (tests).
     let hangups: UnixSignalsSequence?
     /// The HTTPS context, reloaded on SIGHUP; nil over plain HTTP.
-    let tls: ServerTLSContext?
+    var tls: ServerTLSContext? = nil
     let logger: Logger
 
     func run() async throws {
