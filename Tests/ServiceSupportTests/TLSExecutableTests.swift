@@ -92,9 +92,10 @@ final class KeptConnection: @unchecked Sendable {
 
     func close() {
         self.output.fileHandleForReading.readabilityHandler = nil
-        try? self.input.fileHandleForWriting.close()
-        if self.process.isRunning { self.process.terminate() }
+        // s_client does not stop on SIGTERM while it waits on its input.
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
         self.process.waitUntilExit()
+        try? self.input.fileHandleForWriting.close()
     }
 }
 
