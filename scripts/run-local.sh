@@ -91,6 +91,7 @@ if [ "$tls" = "1" ]; then
             -keyout "$tls_dir/ca-key.pem" -out "$ca_cert" -days 825 -subj "/CN=jwt-pair local CA (run-local)" \
             -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null)
         chmod 600 "$tls_dir/ca-key.pem"
+        chmod 644 "$ca_cert"
         rm -f "$tls_dir/issuer.pem" "$tls_dir/resource-api.pem"  # signed by the CA replaced
         log "made a local CA: $ca_cert (trust it with curl --cacert; its key stays in $tls_dir)"
     fi
