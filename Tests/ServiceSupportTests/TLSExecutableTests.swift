@@ -175,6 +175,29 @@ struct TLSExecutableTests {
         }
     }
 
+    @Test func rotationDrillTakesACAFile() throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let issued = try ca.issue("server")
+        let missing = try run("rotation-drill", ["run", "--admin-password", "x", "--ca-file", ca.directory + "/none.pem"])
+        #expect(missing.status == 2, "\(missing.stderr)")
+        #expect(missing.lines.first?.hasPrefix("rotation-drill: --ca-file: '\(ca.directory)/none.pem' cannot be read") == true, "\(missing.stderr)")
+
+        let port = try freeTCPPort()
+        let service = try LaunchedService(
+            "resource-api",
+            Self.serveArguments("resource-api", port: port, directory: ca.directory, tls: issued),
+            logPath: ca.directory + "/service.log"
+        )
+        defer { service.stop() }
+        let url = "https://127.0.0.1:\(port)/healthz"
+        try eventually("the drill's probe verifies the service against --ca-file") {
+            try run("rotation-drill", ["healthcheck", "--ca-file", ca.certificatePath, url]).status == 0
+        }
+        // The system's CAs do not know the test CA: the probe fails, never downgrades.
+        #expect(try run("rotation-drill", ["healthcheck", url]).status == 1)
+    }
+
     /// The arguments that start `name` on `port` with `tls` in `directory`.
     static func serveArguments(_ name: String, port: Int, directory: String, tls: TestCertificateAuthority.Issued) -> [String] {
         var arguments = ["serve", "--port", String(port), "--tls-cert", tls.certificatePath, "--tls-key", tls.keyPath]
