@@ -123,7 +123,10 @@ struct TLSExecutableTests {
                 environment: [prefix + "TLS_CERT": issued.certificatePath, prefix + "TLS_KEY": issued.keyPath]
             )
             #expect(fromEnvironment.status == 2)
-            #expect(fromEnvironment.lines.first?.hasPrefix("\(name): \(prefix)TLS_KEY: '\(issued.keyPath)' has mode 640") == true, "\(fromEnvironment.stderr)")
+            #expect(
+                fromEnvironment.lines.first?.hasPrefix("\(name): \(prefix)TLS_KEY: '\(issued.keyPath)' has mode 640") == true,
+                "\(fromEnvironment.stderr)"
+            )
         }
     }
 
@@ -151,7 +154,10 @@ struct TLSExecutableTests {
         #expect(refused.lines.first?.contains("--allow-http-issuer") == true, "\(refused.stderr)")
         let fromEnvironment = try run("resource-api", [], environment: ["RESOURCE_API_JWKS_URL": "http://10.1.2.3/jwks.json"])
         #expect(fromEnvironment.status == 2)
-        #expect(fromEnvironment.lines.first?.hasPrefix("resource-api: RESOURCE_API_JWKS_URL: 'http://10.1.2.3/jwks.json'") == true, "\(fromEnvironment.stderr)")
+        #expect(
+            fromEnvironment.lines.first?.hasPrefix("resource-api: RESOURCE_API_JWKS_URL: 'http://10.1.2.3/jwks.json'") == true,
+            "\(fromEnvironment.stderr)"
+        )
         // Loopback stays allowed without the flag: the local stack's default.
         // With the flag (or its variable) the service starts and answers.
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("allow-\(UUID().uuidString)").path

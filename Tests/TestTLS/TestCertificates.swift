@@ -35,7 +35,12 @@ public final class TestCertificateAuthority: Sendable {
     /// A server certificate for `hosts` (DNS names and IP addresses), signed by this CA,
     /// valid for `days` (negative: already expired), as `name.pem` and `name-key.pem`.
     @discardableResult
-    public func issue(_ name: String, hosts: [String] = ["localhost", "127.0.0.1"], days: Int = 2, commonName: String? = nil) throws
+    public func issue(
+        _ name: String,
+        hosts: [String] = ["localhost", "127.0.0.1"],
+        days: Int = 2,
+        commonName: String? = nil
+    ) throws
         -> Issued
     {
         let certificate = self.directory + "/\(name).pem"
