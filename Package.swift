@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        // TLS on both services' edge (HTTPEdge/TLS/): NIOSSLServerHandler over a context that
+        // SIGHUP can swap. Hummingbird already resolves it (for HummingbirdTLS).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -76,6 +79,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
@@ -128,6 +132,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // SIGHUP (reload the TLS certificate and key) as an async sequence.
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 // The /api and /healthz fast path is a channel handler in Hummingbird's HTTP/1 pipeline.
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -172,6 +178,7 @@ let package = Package(
             dependencies: [
                 "ServiceSupport",
                 "SharedJWT",
+                "TestTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -184,6 +191,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A CA and server certificates made at test time with the system's openssl (TLS tests).
+        .target(name: "TestTLS", path: "Tests/TestTLS", swiftSettings: swiftSettings),
         // For the tests of both fast paths: several requests in one write, bodies on GET.
         .target(name: "HTTPPipelining", path: "Tests/HTTPPipelining", swiftSettings: swiftSettings),
         .testTarget(
@@ -233,10 +242,13 @@ let package = Package(
             dependencies: [
                 "IssuerCore",
                 "ResourceAPICore",
+                "ServiceSupport",
                 "SharedJWT",
                 "CurlClient",
+                "TestTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

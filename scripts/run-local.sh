@@ -9,6 +9,9 @@
 #   RUN_LOCAL_RESOURCE_PORT  default 8082
 #   RUN_LOCAL_ONCE=1         print the session, then stop both and exit (for scripted checks)
 #   RUN_LOCAL_READY_TIMEOUT  seconds to wait for each /readyz (default 60)
+#   RUN_LOCAL_TLS=1          both on HTTPS: a local CA and certificates under data/tls/ made
+#                            with openssl on first run (keys 0600, reused later, renewed when
+#                            within a day of expiry), the session printed with --cacert
 # Both services also read their own ISSUER_* / RESOURCE_API_* variables from the environment
 # (e.g. ISSUER_ACCESS_TTL); the host, port, URL, keys and data options are set here.
 set -euo pipefail
@@ -20,8 +23,11 @@ issuer_port="${RUN_LOCAL_ISSUER_PORT:-8081}"
 resource_port="${RUN_LOCAL_RESOURCE_PORT:-8082}"
 ready_timeout="${RUN_LOCAL_READY_TIMEOUT:-60}"
 host=127.0.0.1
-issuer_url="http://$host:$issuer_port"
-resource_url="http://$host:$resource_port"
+tls="${RUN_LOCAL_TLS:-0}"
+scheme=http
+[ "$tls" = "1" ] && scheme=https
+issuer_url="$scheme://$host:$issuer_port"
+resource_url="$scheme://$host:$resource_port"
 
 issuer_bin="$bin_dir/issuer"
 resource_bin="$bin_dir/resource-api"
@@ -47,6 +53,54 @@ chmod 700 "$keys_dir" "$data_dir"  # private keys; password and refresh-token ha
 issuer_common=(--keys-dir "$keys_dir" --data "$database" --issuer-url "$issuer_url")
 
 log() { printf 'run-local: %s\n' "$*" >&2; }
+
+# MARK: TLS (RUN_LOCAL_TLS=1): a local CA, like mkcert, under data/tls/
+
+tls_dir="$data_dir/tls"
+ca_cert="$tls_dir/ca.pem"
+curl_tls=()
+issuer_tls=()
+resource_tls=()
+
+# A certificate that exists and is valid for at least another day is reused.
+still_valid() { [ -f "$1" ] && openssl x509 -in "$1" -noout -checkend 86400 >/dev/null 2>&1; }
+
+make_certificate() {
+    local name="$1"
+    local cert="$tls_dir/$name.pem" key="$tls_dir/$name-key.pem"
+    if still_valid "$cert" && [ -f "$key" ]; then return; fi
+    (umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$key" -out "$tls_dir/$name.csr" -subj "/CN=$name (run-local)" 2>/dev/null)
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$tls_dir/$name.ext"
+    openssl x509 -req -in "$tls_dir/$name.csr" -CA "$ca_cert" -CAkey "$tls_dir/ca-key.pem" -CAcreateserial \
+        -days 90 -extfile "$tls_dir/$name.ext" -out "$cert" 2>/dev/null
+    chmod 600 "$key"
+    rm -f "$tls_dir/$name.csr" "$tls_dir/$name.ext"
+    log "made $cert (90 days), signed by $ca_cert"
+}
+
+if [ "$tls" = "1" ]; then
+    if ! command -v openssl >/dev/null 2>&1; then
+        echo "run-local: RUN_LOCAL_TLS=1 needs the openssl command (apt-get install openssl)" >&2
+        exit 1
+    fi
+    mkdir -p "$tls_dir"
+    chmod 700 "$tls_dir"
+    if ! still_valid "$ca_cert" || [ ! -f "$tls_dir/ca-key.pem" ]; then
+        (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout "$tls_dir/ca-key.pem" -out "$ca_cert" -days 825 -subj "/CN=jwt-pair local CA (run-local)" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null)
+        chmod 600 "$tls_dir/ca-key.pem"
+        chmod 644 "$ca_cert"
+        rm -f "$tls_dir/issuer.pem" "$tls_dir/resource-api.pem"  # signed by the CA replaced
+        log "made a local CA: $ca_cert (trust it with curl --cacert; its key stays in $tls_dir)"
+    fi
+    make_certificate issuer
+    make_certificate resource-api
+    curl_tls=(--cacert "$ca_cert")
+    issuer_tls=(--tls-cert "$tls_dir/issuer.pem" --tls-key "$tls_dir/issuer-key.pem")
+    resource_tls=(--tls-cert "$tls_dir/resource-api.pem" --tls-key "$tls_dir/resource-api-key.pem" --issuer-ca-file "$ca_cert")
+fi
 
 port_busy() {
     # Something accepts connections on the port already (an earlier stack, another program).
@@ -131,7 +185,7 @@ trap 'stop >/dev/null 2>&1 || true' EXIT
 wait_ready() {
     local name="$1" url="$2" pid="$3" log_file="$4"
     local deadline=$((SECONDS + ready_timeout))
-    until curl -fsS -o /dev/null --max-time 2 "$url/readyz" 2>/dev/null; do
+    until curl -fsS -o /dev/null --max-time 2 ${curl_tls[@]+"${curl_tls[@]}"} "$url/readyz" 2>/dev/null; do
         if ! kill -0 "$pid" 2>/dev/null; then
             log "$name exited before it was ready; the end of $log_file:"
             tail -n 20 "$log_file" >&2 || true
@@ -147,12 +201,12 @@ wait_ready() {
     log "$name ready at $url"
 }
 
-"$issuer_bin" serve --host "$host" --port "$issuer_port" "${issuer_common[@]}" \
+"$issuer_bin" serve --host "$host" --port "$issuer_port" "${issuer_common[@]}" ${issuer_tls[@]+"${issuer_tls[@]}"} \
     >>"$log_dir/issuer.log" 2>&1 &
 issuer_pid=$!
 wait_ready "Issuer" "$issuer_url" "$issuer_pid" "$log_dir/issuer.log"
 
-"$resource_bin" serve --host "$host" --port "$resource_port" --issuer-url "$issuer_url" \
+"$resource_bin" serve --host "$host" --port "$resource_port" --issuer-url "$issuer_url" ${resource_tls[@]+"${resource_tls[@]}"} \
     >>"$log_dir/resource-api.log" 2>&1 &
 resource_pid=$!
 wait_ready "ResourceAPI" "$resource_url" "$resource_pid" "$log_dir/resource-api.log"
@@ -160,6 +214,13 @@ wait_ready "ResourceAPI" "$resource_url" "$resource_pid" "$log_dir/resource-api.
 # MARK: the session to copy
 
 [ "$first_run" -eq 1 ] && log "first run: keys in $keys_dir, store in $database"
+# The session's curl: with --cacert over HTTPS.
+c="curl"
+tls_line=""
+if [ "$tls" = "1" ]; then
+    c="curl --cacert $ca_cert"
+    tls_line="TLS          CA $ca_cert; certificates and keys in $tls_dir (renew: delete them, rerun, or SIGHUP after replacing)"
+fi
 cat <<EOF
 
 Issuer       $issuer_url   (keys: $keys_dir, store: $database)
@@ -167,26 +228,27 @@ ResourceAPI  $resource_url
 Logs         $log_dir/issuer.log, $log_dir/resource-api.log
 Demo users   user1 / password1 (role user)
              $admin_notice
+$tls_line
 
 Try it (copy-paste into another terminal; needs only curl and sed):
 
 # --- curl session ---
 # 1. log in: a token response with an access token and a refresh token
-TOKENS=\$(curl -s -X POST $issuer_url/login -H 'Content-Type: application/json' -d '{"username":"user1","password":"password1"}')
+TOKENS=\$($c -s -X POST $issuer_url/login -H 'Content-Type: application/json' -d '{"username":"user1","password":"password1"}')
 ACCESS=\$(printf '%s' "\$TOKENS" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p')
 REFRESH=\$(printf '%s' "\$TOKENS" | sed -n 's/.*"refresh_token" *: *"\([^"]*\)".*/\1/p')
 # 2. greet: 200 "hi user1!"
-curl -si -w '\n' $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
+$c -si -w '\n' $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
 # 3. refresh: a new access token AND a new refresh token (the old one stops working)
-TOKENS=\$(curl -s -X POST $issuer_url/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"\$REFRESH\"}")
+TOKENS=\$($c -s -X POST $issuer_url/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"\$REFRESH\"}")
 ACCESS=\$(printf '%s' "\$TOKENS" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p')
 REFRESH=\$(printf '%s' "\$TOKENS" | sed -n 's/.*"refresh_token" *: *"\([^"]*\)".*/\1/p')
-curl -si -w '\n' $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
+$c -si -w '\n' $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
 # 4. log out: 204; the session ends and the access token joins the revocation feed
-curl -si -w '\n' -X POST $issuer_url/logout -H "Authorization: Bearer \$ACCESS" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"\$REFRESH\"}"
+$c -si -w '\n' -X POST $issuer_url/logout -H "Authorization: Bearer \$ACCESS" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"\$REFRESH\"}"
 # 5. the ResourceAPI polls the feed every 2 s: the same token is now refused, 401 invalid_token
 sleep 3
-curl -si -w '\n' $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
+$c -si -w '\n' $resource_url/api/greet -H "Authorization: Bearer \$ACCESS"
 # --- end of session ---
 
 EOF

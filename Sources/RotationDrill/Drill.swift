@@ -9,7 +9,7 @@ struct Drill: Sendable {
 
     init(settings: DrillSettings) {
         self.settings = settings
-        self.client = StackClient(issuerURL: settings.issuerURL, resourceURL: settings.resourceURL)
+        self.client = StackClient(issuerURL: settings.issuerURL, resourceURL: settings.resourceURL, caFile: settings.caFile)
     }
 
     func run() async throws(DrillError) -> DrillReport {

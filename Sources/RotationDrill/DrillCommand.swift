@@ -53,6 +53,11 @@ struct RunDrill: AsyncParsableCommand {
         help: "--keys-dir passed to 'issuer keys retire' (DRILL_KEYS_DIR; default: the issuer's own, ISSUER_KEYS_DIR or keys)."
     )
     var keysDir: String?
+    @Option(
+        name: .customLong("ca-file"),
+        help: "PEM CAs the https Issuer and ResourceAPI must chain to, instead of the system's (DRILL_CA_FILE)."
+    )
+    var caFile: String?
     @Option(help: "Greet requests per second in each of the two streams, fresh and old tokens (DRILL_RATE; default 20).") var rate: String?
     @Option(help: "Traffic before the rotation (DRILL_WARMUP; default 1s).") var warmup: String?
     @Option(help: "Traffic after the new kid is accepted, before the retire or the end (DRILL_SETTLE; default 2s).") var settle: String?
@@ -110,6 +115,7 @@ struct RunDrill: AsyncParsableCommand {
             )
         }
         settings.adminPassword = adminPassword
+        settings.caFile = try resolver.caFile("ca-file", self.caFile)
         settings.rate = try resolver.number("rate", self.rate, in: 1...500) ?? settings.rate
         settings.warmup = try seconds("warmup", self.warmup, default: settings.warmup)
         settings.settle = try seconds("settle", self.settle, default: settings.settle)
@@ -128,6 +134,7 @@ struct Healthcheck: AsyncParsableCommand {
 
     @Argument(help: "The URL to probe.") var url: String
     @Option(help: "Total time allowed (default 3s).") var timeout: String = "3s"
+    @Option(name: .customLong("ca-file"), help: "PEM CAs an https URL must chain to, instead of the system's.") var caFile: String?
 
     func run() async throws {
         let resolver = OptionResolver(environmentPrefix: "DRILL_HEALTHCHECK_", environment: [:])
@@ -138,7 +145,8 @@ struct Healthcheck: AsyncParsableCommand {
         let options = CurlRequestOptions(
             connectTimeout: .milliseconds(Int64(min(seconds, 2) * 1000)),
             timeout: .milliseconds(Int64(seconds * 1000)),
-            maxBodyBytes: 65_536
+            maxBodyBytes: 65_536,
+            caFile: self.caFile
         )
         do {
             let response = try await CurlClient.shared.get(self.url, options: options)

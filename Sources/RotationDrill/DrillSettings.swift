@@ -10,6 +10,8 @@ struct DrillSettings: Sendable {
     var retire: Bool
     var issuerBin: String?
     var keysDir: String?
+    /// `--ca-file`: the CAs the stack's `https://` certificates must chain to; nil: the system's.
+    var caFile: String? = nil
     /// Greet requests per second in each stream.
     var rate: Double = 20
     var warmup: Double = 1

@@ -12,11 +12,14 @@ struct StackClient: Sendable {
     let issuerURL: String
     let resourceURL: String
     private let curl = CurlClient.shared
-    private let options = CurlRequestOptions(connectTimeout: .seconds(2), timeout: .seconds(5), maxBodyBytes: 1 << 20)
+    private let options: CurlRequestOptions
 
-    init(issuerURL: String, resourceURL: String) {
+    /// `caFile`: the CAs an `https://` Issuer or ResourceAPI must chain to (`--ca-file`);
+    /// nil: the system's.
+    init(issuerURL: String, resourceURL: String, caFile: String? = nil) {
         self.issuerURL = issuerURL
         self.resourceURL = resourceURL
+        self.options = CurlRequestOptions(connectTimeout: .seconds(2), timeout: .seconds(5), maxBodyBytes: 1 << 20, caFile: caFile)
     }
 
     func login(username: String, password: String) async throws(DrillError) -> DrillToken {

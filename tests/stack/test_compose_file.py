@@ -22,9 +22,16 @@ EXECUTABLES = {"issuer", "resource-api", "rotation-drill"}
 # Profile `ha` (issue 9): PostgreSQL, two Issuers, nginx, a ResourceAPI behind the balancer.
 HA_SERVICES = {"postgres", "issuer-a", "issuer-b", "balancer", "resource-api-ha"}
 THIRD_PARTY = {"postgres", "balancer"}
-# Options beyond the contract's table, added by later issues.
+# Profile `tls` (issue 15): a one-shot certificate service, then the pair on HTTPS.
+TLS_SERVICES = {"tls-certificates", "issuer-tls", "resource-api-tls"}
+# One-shot helpers on a pinned Debian image, not our executables.
+ONE_SHOT = {"tls-certificates"}
+# Options beyond the contract's table, added by later issues (TLS: issue 15; connections: issue 17).
 CONNECTIONS = {"IDLE_TIMEOUT", "HEADER_TIMEOUT", "MAX_CONNECTIONS"}
-EXTRA_OPTIONS = {"ISSUER_": {"FAST_PATH", "TRUSTED_PROXY"} | CONNECTIONS, "RESOURCE_API_": {"FAST_PATH"} | CONNECTIONS}
+EXTRA_OPTIONS = {
+    "ISSUER_": {"FAST_PATH", "TRUSTED_PROXY", "TLS_CERT", "TLS_KEY"} | CONNECTIONS,
+    "RESOURCE_API_": {"FAST_PATH", "TLS_CERT", "TLS_KEY", "ISSUER_CA_FILE", "ALLOW_HTTP_ISSUER"} | CONNECTIONS,
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +66,11 @@ def mounts(service: dict) -> list:
 
 
 def test_services_are_the_issuer_the_resource_api_and_a_drill_under_a_profile(compose):
-    assert set(services(compose)) == {"issuer", "resource-api", "drill"} | HA_SERVICES
+    assert set(services(compose)) == {"issuer", "resource-api", "drill"} | HA_SERVICES | TLS_SERVICES
     for name in HA_SERVICES:
         assert services(compose)[name].get("profiles") == ["ha"], name
+    for name in TLS_SERVICES:
+        assert services(compose)[name].get("profiles") == ["tls"], name
     assert "profiles" not in services(compose)["issuer"] and "profiles" not in services(compose)["resource-api"]
     assert services(compose)["drill"].get("profiles") == ["drill"]
 
@@ -71,6 +80,9 @@ def test_every_service_runs_one_of_our_executables_from_the_same_image(compose):
         if name in THIRD_PARTY:
             # Pinned official images, never :latest.
             assert re.fullmatch(r"(postgres|nginx):[\d.]+-bookworm", service.get("image", "")), f"{name}: {service.get('image')}"
+            continue
+        if name in ONE_SHOT:
+            assert service.get("image") == "debian:bookworm-slim" and service.get("restart") == "no", name
             continue
         command = service.get("command")
         assert isinstance(command, list) and command[0] in EXECUTABLES, f"{name}: command {command}"
@@ -113,6 +125,10 @@ def test_only_the_issuer_gets_the_keys_volume(compose):
         if name in ("issuer-a", "issuer-b"):
             # The replicas share their own keys volume, never the single Issuer's.
             assert [source for source, target in mounts(service)] == ["issuer-ha-keys"], f"{name}: {mounts(service)}"
+            continue
+        if name == "issuer-tls":
+            # The HTTPS Issuer of profile tls has keys of its own, and the certificates read-only.
+            assert [source for source, target in mounts(service)] == ["issuer-tls-keys", "issuer-tls-data", "tls-certificates"], mounts(service)
             continue
         for source, target in mounts(service):
             assert source != keys_volume and "keys" not in source and "keys" not in target, f"{name} mounts {source}:{target}"
@@ -160,7 +176,7 @@ def test_environment_names_exist_in_the_contract(compose, binaries):
     }
     prefixes = {"issuer": "ISSUER_", "resource-api": "RESOURCE_API_", "rotation-drill": "DRILL_"}
     for name, service in services(compose).items():
-        if name in THIRD_PARTY:
+        if name in THIRD_PARTY or name in ONE_SHOT:
             continue
         executable = service["command"][0]
         prefix = prefixes[executable]

@@ -33,6 +33,17 @@ enum CurlTransfer {
                 chttp_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
                 chttp_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
                 chttp_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+                // https: the peer's certificate and host name are always verified (libcurl's
+                // defaults, set here so that no build or environment can change them),
+                // TLS 1.2 at least.
+                chttp_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
+                chttp_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
+                chttp_setopt_long(handle, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
+                if let caFile = request.options.caFile {
+                    // Only the given CAs: the system's directory is not consulted.
+                    chttp_setopt_string(handle, CURLOPT_CAINFO, caFile)
+                    chttp_setopt_string(handle, CURLOPT_CAPATH, nil)
+                }
                 chttp_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.options.connectTimeout))
                 chttp_setopt_long(handle, CURLOPT_TIMEOUT_MS, Self.milliseconds(request.options.timeout))
                 // Refuses at once when Content-Length announces too much; the write
@@ -83,6 +94,9 @@ enum CurlTransfer {
                 return .failure(.connectFailed(message))
             case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL:
                 return .failure(.invalidURL(message))
+            case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE,
+                CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+                return .failure(.tlsFailed(code: Int(code.rawValue), message: message))
             default:
                 return .failure(.transport(code: Int(code.rawValue), message: message))
             }

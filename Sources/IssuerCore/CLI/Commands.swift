@@ -52,6 +52,8 @@ public struct IssuerOptions: ParsableArguments {
             """
     )
     var trustedProxy: [String] = []
+    @Option(help: "PEM certificate chain: serve HTTPS, with --tls-key (ISSUER_TLS_CERT; re-read on SIGHUP).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert, mode 0600 (ISSUER_TLS_KEY; re-read on SIGHUP).") var tlsKey: String?
     @Option(help: .hidden) var bcryptCost: String?
 
     public init() {}
@@ -63,8 +65,11 @@ public struct IssuerOptions: ParsableArguments {
         var configuration = IssuerConfiguration()
         configuration.host = try resolver.host("host", self.host) ?? configuration.host
         configuration.port = try resolver.port("port", self.port) ?? configuration.port
+        configuration.tls = try resolver.tlsFiles(certificate: self.tlsCert, key: self.tlsKey)
+        // Over HTTPS the default public URL is the https one.
+        let defaultURL = configuration.tls == nil ? configuration.issuerURL : "https://127.0.0.1:8081"
         configuration.issuerURL =
-            try resolver.httpURL("issuer-url", self.issuerUrl, plain: true, trimmingSlashes: true) ?? configuration.issuerURL
+            try resolver.httpURL("issuer-url", self.issuerUrl, plain: true, trimmingSlashes: true) ?? defaultURL
         configuration.audience = try resolver.word("audience", self.audience) ?? configuration.audience
         configuration.keysDirectory = resolver.string("keys-dir", self.keysDir) ?? configuration.keysDirectory
         configuration.databasePath = resolver.string("data", self.data) ?? configuration.databasePath

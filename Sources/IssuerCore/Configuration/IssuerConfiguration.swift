@@ -31,6 +31,8 @@ public struct IssuerConfiguration: Sendable {
     public var keyBits: Int = 2048
     public var logLevel: Logger.Level = .info
     public var logFormat: LogFormat = .text
+    /// `--tls-cert` and `--tls-key`: serve HTTPS (TLS 1.2 and 1.3) instead of HTTP.
+    public var tls: TLSFiles? = nil
 
     // Not options of the contract: tuning, mostly for tests.
     /// bcrypt cost for new hashes (and the dummy hash); 10 or more outside tests.
@@ -73,7 +75,8 @@ extension IssuerConfiguration: CustomStringConvertible, CustomDebugStringConvert
             + "accessTTL: \(self.accessTTL), refreshTTL: \(self.refreshTTL), jwksMaxAge: \(self.jwksMaxAge), "
             + "rotateEvery: \(self.rotateEvery.map(String.init) ?? "off"), keyBits: \(self.keyBits), "
             + "trustedProxies: \(self.trustedProxies.blocks.map(\.description)), "
-            + "logLevel: \(self.logLevel), logFormat: \(self.logFormat))"
+            + "logLevel: \(self.logLevel), logFormat: \(self.logFormat), "
+            + "tls: \(self.tls.map { "\($0.certificatePath) \($0.keyPath)" } ?? "off"))"
     }
 
     public var debugDescription: String { self.description }

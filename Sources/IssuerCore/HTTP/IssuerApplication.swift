@@ -35,6 +35,8 @@ public func makeIssuerApplication(
                 + "(drop the option, or make the directory writable)"
         )
     }
+    // TLS first: a bad certificate or key stops the start before the store is opened.
+    let tls = try configuration.tls.map { files throws(ConfigurationError) in try ServerTLSContext(files: files) }
     let opened = try await IssuerStores.open(configuration, logger: logger)
     let store = opened.store
     let keyRing = KeyRing(directory: keyDirectory, policy: configuration.lifecyclePolicy, clock: configuration.clock, logger: logger)
@@ -100,13 +102,14 @@ public func makeIssuerApplication(
         store: store,
         configuration: configuration,
         hangups: hangups,
+        tls: tls,
         logger: logger
     )
     // Refresh grants of /token answered on the event loop (TokenFastRoutes), unless switched off.
     let fastRoutes = configuration.fastPath ? TokenFastRoutes(core: refreshGrant) : nil
     return Application(
         router: router,
-        server: EdgeServer.http1(routes: fastRoutes, metrics: metrics.requests, limits: configuration.limits),
+        server: EdgeServer.http1(routes: fastRoutes, metrics: metrics.requests, limits: configuration.limits, tls: tls),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         // The pool first: services stop in reverse order, so it outlives the server's last request.
         services: (opened.service.map { [$0] } ?? []) + [maintenance],
@@ -116,6 +119,7 @@ public func makeIssuerApplication(
                 "issuer listening",
                 metadata: [
                     "host": .string(configuration.host), "port": "\(port)", "iss": .string(configuration.issuerURL),
+                    "scheme": .string(tls == nil ? "http" : "https"),
                     "store": .string(opened.description),
                 ]
             )
@@ -132,7 +136,8 @@ enum IssuerEventLoops {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: AvailableCPUs.eventLoops(coreCount: System.coreCount))
 }
 
-/// Background work: re-reads keys/ (every `keyReloadInterval` and on SIGHUP), applies
+/// Background work: re-reads keys/ (every `keyReloadInterval` and on SIGHUP) and the TLS
+/// certificate and key (on SIGHUP), applies
 /// the lifecycle timers (auto-retire, --rotate-every), purges expired rows.
 struct IssuerMaintenanceService: Service {
     let keyRing: KeyRing
@@ -140,6 +145,8 @@ struct IssuerMaintenanceService: Service {
     let configuration: IssuerConfiguration
     /// SIGHUP (swift-service-lifecycle's `UnixSignals`); nil when not handled (tests).
     let hangups: UnixSignalsSequence?
+    /// The HTTPS context, reloaded on SIGHUP; nil over plain HTTP.
+    var tls: ServerTLSContext? = nil
     let logger: Logger
 
     func run() async throws {
@@ -148,8 +155,9 @@ struct IssuerMaintenanceService: Service {
                 group.addTask {
                     // Ends when the task group is cancelled (the stream's iterator is cancellable).
                     for await _ in hangups {
-                        logger.info("SIGHUP: reloading keys")
+                        logger.info(tls == nil ? "SIGHUP: reloading keys" : "SIGHUP: reloading keys and the TLS certificate")
                         keyRing.refresh()
+                        tls?.reload(logger: logger)
                     }
                 }
             }

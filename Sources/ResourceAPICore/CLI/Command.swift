@@ -1,11 +1,13 @@
 import ArgumentParser
 import CMalloc
+import HTTPEdge
 import Hummingbird
 import Logging
 import Metrics
 import Prometheus
 import ServiceSupport
 import HTTPEdge
+import UnixSignals
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -59,6 +61,21 @@ public struct ResourceAPICommand: AsyncParsableCommand {
     @Option(help: "Connections served at once; more are closed at once (RESOURCE_API_MAX_CONNECTIONS; default 10000).")
     var maxConnections: String?
 
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve HTTPS, with --tls-key (RESOURCE_API_TLS_CERT; re-read on SIGHUP).")
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert, mode 0600 (RESOURCE_API_TLS_KEY; re-read on SIGHUP).")
+    var tlsKey: String?
+    @Option(
+        name: .customLong("issuer-ca-file"),
+        help: "PEM CAs an https Issuer must chain to, instead of the system's (RESOURCE_API_ISSUER_CA_FILE)."
+    )
+    var issuerCAFile: String?
+    @Flag(
+        name: .customLong("allow-http-issuer"),
+        help: "Allow plain http to an Issuer that is not on loopback (RESOURCE_API_ALLOW_HTTP_ISSUER=true)."
+    )
+    var allowHTTPIssuer = false
+
     @Argument(help: "serve (the default and only command).") var command: String?
 
     public init() {}
@@ -108,9 +125,24 @@ public struct ResourceAPICommand: AsyncParsableCommand {
         let metrics = ResourceAPIMetrics(registry: PrometheusCollectorRegistry())
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
 
+        // SIGHUP re-reads the TLS certificate and key, and never terminates (HTTPS only).
+        var hangups: UnixSignalsSequence?
+        if configuration.tls != nil {
+            signal(SIGHUP, SIG_IGN)
+            hangups = await UnixSignalsSequence(trapping: .sighup)
+        }
         let api = ResourceAPI(configuration: configuration, logger: logger, metrics: metrics)
-        let app = api.makeApplication { port in
-            logger.info("resource-api listening", metadata: ["host": "\(configuration.host)", "port": .stringConvertible(port)])
+        let tls = try ConfigurationError.reporting(command: "resource-api") { () throws(ConfigurationError) -> ServerTLSContext? in
+            try configuration.tls.map { files throws(ConfigurationError) in try ServerTLSContext(files: files) }
+        }
+        let app = api.makeApplication(tls: tls, hangups: hangups) { port in
+            logger.info(
+                "resource-api listening",
+                metadata: [
+                    "host": "\(configuration.host)", "port": .stringConvertible(port),
+                    "scheme": .string(configuration.tls == nil ? "http" : "https"),
+                ]
+            )
         }
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
@@ -139,6 +171,23 @@ public struct ResourceAPICommand: AsyncParsableCommand {
         let logging = try resolver.logging(level: self.logLevel, format: self.logFormat)
         configuration.logLevel = logging.level
         configuration.logFormat = logging.format
+        configuration.tls = try resolver.tlsFiles(certificate: self.tlsCert, key: self.tlsKey)
+        configuration.issuerCAFile = try resolver.caFile("issuer-ca-file", self.issuerCAFile)
+        configuration.allowHTTPIssuer = resolver.isOn("allow-http-issuer", self.allowHTTPIssuer)
+        // Plain HTTP to a remote Issuer is a choice made in the open, never a default.
+        if !configuration.allowHTTPIssuer {
+            let urls: [(option: String, url: String?)] = [("issuer-url", configuration.issuerURL), ("jwks-url", configuration.jwksURL)]
+            for (option, url) in urls {
+                guard let url, LoopbackHost.isRemotePlainHTTP(url) else { continue }
+                let source = resolver.given(option, option == "issuer-url" ? self.issuerURL : self.jwksURL)?.source ?? "--\(option)"
+                throw ConfigurationError(
+                    option: "--\(option)",
+                    source: source,
+                    problem: "'\(url)' is plain http to a host that is not loopback; use https, or set --allow-http-issuer "
+                        + "(RESOURCE_API_ALLOW_HTTP_ISSUER=true) to accept it"
+                )
+            }
+        }
         return configuration
     }
 }

@@ -1,3 +1,4 @@
+import CurlClient
 import HTTPEdge
 import Logging
 import ServiceSupport
@@ -29,6 +30,12 @@ public struct ResourceAPIConfiguration: Sendable {
     public var revocationPoll: Duration = .seconds(2)
     public var logLevel: Logger.Level = .info
     public var logFormat: LogFormat = .text
+    /// `--tls-cert` and `--tls-key`: serve HTTPS (TLS 1.2 and 1.3) instead of HTTP.
+    public var tls: TLSFiles?
+    /// `--issuer-ca-file`: the Issuer's certificate must chain to these CAs only; nil: the system's.
+    public var issuerCAFile: String?
+    /// `--allow-http-issuer`: plain `http://` to an Issuer that is not on loopback is allowed.
+    public var allowHTTPIssuer = false
 
     // MARK: Tuning (not on the command line)
     /// `Cache-Control: max-age` is clamped into this range.
@@ -60,6 +67,17 @@ public struct ResourceAPIConfiguration: Sendable {
 
     /// `--log-level` and `--log-format`, for `LoggingSetup`.
     public var logging: LoggingSetup { LoggingSetup(level: self.logLevel, format: self.logFormat) }
+
+    /// The options of every fetch from the Issuer (discovery, JWK Set, revocation feed):
+    /// the timeouts, `maxBodyBytes`, and the CAs that verify an `https://` Issuer.
+    func fetchOptions(maxBodyBytes: Int) -> CurlRequestOptions {
+        CurlRequestOptions(
+            connectTimeout: self.fetchConnectTimeout,
+            timeout: self.fetchTimeout,
+            maxBodyBytes: maxBodyBytes,
+            caFile: self.issuerCAFile
+        )
+    }
 
     /// The kid negative-cache lifetime: by default as long as no new fetch could happen anyway.
     var effectiveUnknownKidTTL: Duration { self.unknownKidTTL ?? self.jwksMinRefresh }

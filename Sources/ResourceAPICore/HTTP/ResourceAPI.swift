@@ -9,6 +9,7 @@ import NIOPosix
 import ServiceLifecycle
 import ServiceSupport
 import SharedJWT
+import UnixSignals
 
 /// The ResourceAPI's parts, wired together: key cache, revocation feed, verifier, router.
 /// `makeApplication` turns it into a Hummingbird application whose ServiceGroup also runs
@@ -108,18 +109,24 @@ public struct ResourceAPI: Sendable {
     }
 
     /// The application on `configuration.host`/`port` (0: the OS picks; `onServerRunning`
-    /// gets the port).
+    /// gets the port); HTTPS with `tls` (made from `configuration.tls`), whose certificate
+    /// and key are re-read on each of `hangups` (SIGHUP).
     public func makeApplication(
+        tls: ServerTLSContext? = nil,
+        hangups: UnixSignalsSequence? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let fastRoutes = self.configuration.fastPath ? APIFastRoutes(core: self.core) : nil
         return Application(
             router: self.makeRouter(),
-            server: EdgeServer.http1(routes: fastRoutes, metrics: self.metrics.requests, limits: self.configuration.limits),
+            server: EdgeServer.http1(routes: fastRoutes, metrics: self.metrics.requests, limits: self.configuration.limits, tls: tls),
             configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port)),
             // ServiceGroup stops services in reverse order: the client's threads go last,
             // after the cache and the poller have finished their fetches.
-            services: [ClientShutdownService(client: self.ownedClient), self.keys, self.poller],
+            services: [
+                ClientShutdownService(client: self.ownedClient), self.keys, self.poller,
+                TLSReloadService(tls: tls, hangups: hangups, logger: self.logger),
+            ],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             eventLoopGroupProvider: .shared(ResourceAPIEventLoops.group),
             logger: self.logger

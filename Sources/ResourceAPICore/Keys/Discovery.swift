@@ -1,4 +1,5 @@
 import CurlClient
+import ServiceSupport
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -30,11 +31,7 @@ struct Discovery {
             let response = try await self.client.get(
                 base + path,
                 headers: [("Accept", "application/json")],
-                options: .init(
-                    connectTimeout: self.configuration.fetchConnectTimeout,
-                    timeout: self.configuration.fetchTimeout,
-                    maxBodyBytes: 256 * 1024
-                )
+                options: self.configuration.fetchOptions(maxBodyBytes: 256 * 1024)
             )
             guard response.status == 200 else {
                 lastFailure = FetchFailure(description: "GET \(base + path): HTTP status \(response.status)")
@@ -46,10 +43,15 @@ struct Discovery {
             } catch {
                 throw FetchFailure(description: "GET \(base + path): not a discovery document with issuer and jwks_uri")
             }
-            return KeySource(
-                expectedIssuer: self.configuration.expectedIssuer ?? document.issuer,
-                jwksURL: Self.rebase(jwksURI: document.jwks_uri, issuer: document.issuer, onto: self.configuration.issuerURL)
-            )
+            let jwksURL = Self.rebase(jwksURI: document.jwks_uri, issuer: document.issuer, onto: self.configuration.issuerURL)
+            // The rule of --issuer-url and --jwks-url, for a published jwks_uri too.
+            if !self.configuration.allowHTTPIssuer, LoopbackHost.isRemotePlainHTTP(jwksURL) {
+                throw FetchFailure(
+                    description: "GET \(base + path): jwks_uri \(jwksURL) is plain http to a host that is not loopback "
+                        + "(allowed only with --allow-http-issuer)"
+                )
+            }
+            return KeySource(expectedIssuer: self.configuration.expectedIssuer ?? document.issuer, jwksURL: jwksURL)
         }
         throw lastFailure
     }

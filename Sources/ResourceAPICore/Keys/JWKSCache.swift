@@ -285,11 +285,7 @@ public final class JWKSCache: Service, Sendable {
                     source.jwksURL,
                     headers: [("Accept", "application/jwk-set+json, application/json")],
                     ifNoneMatch: etag,
-                    options: .init(
-                        connectTimeout: self.configuration.fetchConnectTimeout,
-                        timeout: self.configuration.fetchTimeout,
-                        maxBodyBytes: self.policy.maxBytes
-                    )
+                    options: self.configuration.fetchOptions(maxBodyBytes: self.policy.maxBytes)
                 )
             )
         } catch .cancelled {

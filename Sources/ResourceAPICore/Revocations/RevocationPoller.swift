@@ -68,11 +68,7 @@ public final class RevocationPoller: Service, Sendable {
             let response = try await self.client.get(
                 url,
                 headers: [("Accept", "application/json")],
-                options: .init(
-                    connectTimeout: self.configuration.fetchConnectTimeout,
-                    timeout: self.configuration.fetchTimeout,
-                    maxBodyBytes: 8 << 20
-                )
+                options: self.configuration.fetchOptions(maxBodyBytes: 8 << 20)
             )
             guard response.status == 200 else {
                 throw FetchFailure(description: "HTTP status \(response.status)")
