@@ -22,6 +22,8 @@
 #   BENCH_BIN          a folder with other `issuer` and `resource-api` binaries to measure
 #                      (an older commit's, for a before/after in one machine); skips the build
 #   SCENARIOS (all)    our windows to run, e.g. "greet_hot healthz" (for development)
+#   BENCH_TLS (1)      0 skips the TLS windows (scripts/bench-tls.sh: greet over HTTPS
+#                      keep-alive against HTTP, full handshakes per second)
 # Raw result lines: .bench/results/run-<time>.txt; the report: .bench/results/latest.md.
 set -euo pipefail
 
@@ -287,6 +289,14 @@ if [ "$ANCHORS" = 1 ]; then
     log "Hummingbird + jwt-kit (swift-jwtkit/measure.sh --extras)"
     (cd "$WORK/anchors/swift-jwtkit" && WAIT_IDLE_S=$WAIT_IDLE_S GREET_S=$BENCH_S LOGIN_S=$BENCH_S EXTRA_S=$BENCH_S \
         CONNS=$CONNS SERVER_CPU=$SERVER_CPU SKIP_BUILD=1 ./run.sh ./measure.sh --extras) | sed 's/^/jwtkit./' | tee -a "$OUT"
+fi
+
+# MARK: TLS (issue 15)
+
+if [ "${BENCH_TLS:-1}" = 1 ] && [ -z "${BENCH_BIN:-}" ]; then
+    log "TLS windows (scripts/bench-tls.sh)"
+    SKIP_BUILD=1 BENCH_SCRATCH="$SCRATCH" BENCH_S="$BENCH_S" CONNS="$CONNS" SERVER_CPU="$SERVER_CPU" WRK_CPU="$WRK_CPU" \
+        "$ROOT/scripts/bench-tls.sh" 2>/dev/null | tee -a "$OUT"
 fi
 
 # MARK: micro-benchmarks

@@ -76,6 +76,20 @@ rows.append(("no Authorization header (401), req/s", fmt(num("ours.greet_noauth"
 rows.append(("`/login` (bcrypt cost 10 here; plain-text compare in Go), req/s", fmt(num("ours.login")), fmt(num("go.login")),
              fmt(num("jwtkit.login")), "", "", "info"))
 
+# TLS (scripts/bench-tls.sh, same run): hot greet over HTTPS keep-alive against HTTP, and
+# full handshakes per second on one core (a figure, no target).
+tls_http, tls_https = num("tls.greet_hot_http"), num("tls.greet_hot_https")
+if tls_http and tls_https is not None:
+    r = tls_https / tls_http
+    verdict = "met" if r >= 0.85 else "NOT met"
+    results.append(verdict)
+    rows.append(("`/api/greet`, one hot token, HTTPS keep-alive, req/s", fmt(tls_https), "", "", f"{r:.2f}× HTTP ({fmt(tls_http)})",
+                 ">= 0.85×", verdict))
+for line in open(path):
+    if line.startswith("tls.handshakes_per_s="):
+        rows.append(("full TLS handshakes (ECDSA P-256, `openssl s_time -new`) per s, one core", line.split("=", 1)[1].strip(), "", "", "", "",
+                     "info"))
+
 # RSS of the ResourceAPI after load, and over the soak.
 rss = num("ours.rss_after_load", "api_rss_kb")
 go_rss = num("go.rss_after_load", "rss_kb")
