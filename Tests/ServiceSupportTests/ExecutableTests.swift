@@ -82,6 +82,15 @@ struct ExecutableTests {
                 "rotation-drill", ["--admin-password", "x", "--settle", "5x"],
                 "rotation-drill: --settle: '5x' is not a positive duration (e.g. 250ms, 300, 300s, 5m, 1h, 30d)"
             ),
+            ("issuer", ["serve", "--max-connections", "0"], "issuer: --max-connections: '0' is not a whole number from 1 to 1000000"),
+            (
+                "resource-api", ["--header-timeout", "5x"],
+                "resource-api: --header-timeout: '5x' is not a positive duration (e.g. 250ms, 300, 300s, 5m, 1h, 30d)"
+            ),
+            (
+                "issuer", ["serve", "--idle-timeout", "0s"],
+                "issuer: --idle-timeout: '0s' is not a positive duration (e.g. 250ms, 300, 300s, 5m, 1h, 30d)"
+            ),
             ("issuer", ["--issuer-url", "ftp://x"], "issuer: --issuer-url: 'ftp://x' is not an http(s) URL without query or fragment"),
             ("resource-api", ["--issuer-url", "ftp://x"], "resource-api: --issuer-url: 'ftp://x' is not an http(s) URL"),
             (

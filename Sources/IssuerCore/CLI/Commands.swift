@@ -39,11 +39,7 @@ public struct IssuerOptions: ParsableArguments {
         help: "on: refresh grants of /token are answered on the event loop; off: every request through the router (ISSUER_FAST_PATH; default on)."
     )
     var fastPath: String?
-    @Option(help: "Close a keep-alive connection idle this long (ISSUER_IDLE_TIMEOUT; default 60s).") var idleTimeout: String?
-    @Option(help: "408 and close when a request head or body stalls this long (ISSUER_HEADER_TIMEOUT; default 10s).")
-    var headerTimeout: String?
-    @Option(help: "Connections served at once; more are closed at once (ISSUER_MAX_CONNECTIONS; default 10000).")
-    var maxConnections: String?
+    @OptionGroup var connections: ConnectionOptions
     @Option(
         name: .customLong("trusted-proxy"),
         help: """
@@ -88,12 +84,7 @@ public struct IssuerOptions: ParsableArguments {
         }
         configuration.keyBits = try resolver.integer("key-bits", self.keyBits, oneOf: [2048, 3072, 4096]) ?? configuration.keyBits
         configuration.fastPath = try resolver.choice("fast-path", self.fastPath, as: OnOff.self)?.isOn ?? configuration.fastPath
-        try configuration.limits.resolveConnections(
-            resolver,
-            idleTimeout: self.idleTimeout,
-            headerTimeout: self.headerTimeout,
-            maxConnections: self.maxConnections
-        )
+        try configuration.limits.resolveConnections(resolver, self.connections)
         configuration.trustedProxies = try resolver.addressBlocks("trusted-proxy", self.trustedProxy) ?? configuration.trustedProxies
         let logging = try resolver.logging(level: self.logLevel, format: self.logFormat)
         configuration.logLevel = logging.level

@@ -55,11 +55,7 @@ public struct ResourceAPICommand: AsyncParsableCommand {
         help: "on: the hot routes are answered on the event loop; off: every request through the router (RESOURCE_API_FAST_PATH; default on)."
     )
     var fastPath: String?
-    @Option(help: "Close a keep-alive connection idle this long (RESOURCE_API_IDLE_TIMEOUT; default 60s).") var idleTimeout: String?
-    @Option(help: "408 and close when a request head or body stalls this long (RESOURCE_API_HEADER_TIMEOUT; default 10s).")
-    var headerTimeout: String?
-    @Option(help: "Connections served at once; more are closed at once (RESOURCE_API_MAX_CONNECTIONS; default 10000).")
-    var maxConnections: String?
+    @OptionGroup var connections: ConnectionOptions
 
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve HTTPS, with --tls-key (RESOURCE_API_TLS_CERT; re-read on SIGHUP).")
     var tlsCert: String?
@@ -162,12 +158,7 @@ public struct ResourceAPICommand: AsyncParsableCommand {
         configuration.jwksMaxStale = try resolver.duration("jwks-max-stale", self.jwksMaxStale, .positive) ?? configuration.jwksMaxStale
         configuration.revocationPoll = try resolver.duration("revocation-poll", self.revocationPoll, .positive) ?? configuration.revocationPoll
         configuration.fastPath = try resolver.choice("fast-path", self.fastPath, as: OnOff.self)?.isOn ?? configuration.fastPath
-        try configuration.limits.resolveConnections(
-            resolver,
-            idleTimeout: self.idleTimeout,
-            headerTimeout: self.headerTimeout,
-            maxConnections: self.maxConnections
-        )
+        try configuration.limits.resolveConnections(resolver, self.connections)
         let logging = try resolver.logging(level: self.logLevel, format: self.logFormat)
         configuration.logLevel = logging.level
         configuration.logFormat = logging.format
