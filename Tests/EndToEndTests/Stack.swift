@@ -5,32 +5,46 @@ import Hummingbird
 import IssuerCore
 import Logging
 import ResourceAPICore
+import ServiceLifecycle
 import SharedJWT
 import Synchronization
 import Testing
 
 /// A server running in this process until `stop()`.
+///
+/// Stopped by graceful shutdown, never by cancellation: cancelling a NIO server task while a
+/// connection is open, or being accepted, traps ("Deinited NIOAsyncWriter without calling
+/// finish()", swift-nio#2637); it took a whole `make test` run down once.
 final class RunningServer: Sendable {
     let port: Int
     private let task: Task<Void, any Error>
+    private let group: ServiceGroup
 
-    private init(port: Int, task: Task<Void, any Error>) {
+    private init(port: Int, task: Task<Void, any Error>, group: ServiceGroup) {
         self.port = port
         self.task = task
+        self.group = group
     }
 
     /// Starts `make` (which must pass its `onServerRunning` on) and waits for the port.
-    static func start(
-        _ make: @escaping @Sendable (@escaping @Sendable (Int) async -> Void) async throws -> some ApplicationProtocol
+    static func start<Application: ApplicationProtocol>(
+        _ make: @escaping @Sendable (@escaping @Sendable (Int) async -> Void) async throws -> Application
     ) async throws -> RunningServer {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let application: Application
+        do {
+            application = try await make { port in continuation.yield(port) }
+        } catch {
+            continuation.finish()
+            throw error
+        }
+        let group = ServiceGroup(configuration: .init(services: [application], logger: quietLogger))
         let task = Task {
             defer { continuation.finish() }
-            let application = try await make { port in continuation.yield(port) }
-            try await application.runService()
+            try await group.run()
         }
         for await port in ports {
-            return RunningServer(port: port, task: task)
+            return RunningServer(port: port, task: task, group: group)
         }
         // The stream ended without a port: surface the start-up error.
         try await task.value
@@ -38,8 +52,8 @@ final class RunningServer: Sendable {
     }
 
     func stop() async {
-        task.cancel()
-        _ = try? await task.value
+        await self.group.triggerGracefulShutdown()
+        _ = try? await self.task.value
     }
 }
 
