@@ -66,6 +66,9 @@ if [ -f "$logs/build.log" ] && [ ${#broken_steps[@]} -eq 0 ]; then
     count_pytest "$logs/stack.log"
     step interop scripts/interop.sh
     count_pytest "$logs/interop.log"
+    # The client libraries again with both services on HTTPS (a CA made at test time).
+    step interop-tls env INTEROP_TLS=1 INTEROP_PATHS=tests/interop/test_interop.py scripts/interop.sh
+    count_pytest "$logs/interop-tls.log"
 fi
 step fuzz scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-5}"
 count_fuzz "$logs/fuzz.log"

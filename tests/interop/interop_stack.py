@@ -3,6 +3,10 @@ temporary keys/ and data/ directories, and talks to them with plain `requests`.
 
 BIN_DIR (environment) names the directory of the binaries; by default the debug
 build's (`swift build --show-bin-path`). Loopback only.
+
+INTEROP_TLS=1 runs both services on HTTPS with a CA made here with `openssl` (the
+ResourceAPI verifies the Issuer against it with `--issuer-ca-file`; `requests`, PyJWT,
+joserfc and authlib verify through REQUESTS_CA_BUNDLE / SSL_CERT_FILE).
 """
 
 from __future__ import annotations
@@ -24,6 +28,49 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
+
+TLS = os.environ.get("INTEROP_TLS") == "1"
+SCHEME = "https" if TLS else "http"
+_tls_material: dict[str, Path] = {}
+
+
+def tls_material() -> dict[str, Path]:
+    """A CA and a certificate for 127.0.0.1 and localhost (keys 0600), made once per process."""
+    if not _tls_material:
+        directory = Path(tempfile.mkdtemp(prefix="interop-tls-"))
+        os.chmod(directory, 0o700)
+
+        def run(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+        ca, ca_key = directory / "ca.pem", directory / "ca-key.pem"
+        cert, key, csr, ext = directory / "server.pem", directory / "server-key.pem", directory / "server.csr", directory / "server.ext"
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(ca_key),
+            "-out", str(ca), "-days", "2", "-subj", "/CN=interop CA", "-addext", "basicConstraints=critical,CA:TRUE")
+        run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+            "-out", str(csr), "-subj", "/CN=localhost")
+        ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+            "-extfile", str(ext), "-out", str(cert))
+        for private in (ca_key, key):
+            os.chmod(private, 0o600)
+        # Every Python client of the suite verifies against this CA, and only it.
+        os.environ["REQUESTS_CA_BUNDLE"] = str(ca)
+        os.environ["SSL_CERT_FILE"] = str(ca)
+        _tls_material.update(ca=ca, cert=cert, key=key)
+    return _tls_material
+
+
+def tls_arguments(issuer_ca: bool = False) -> list[str]:
+    """The services' TLS options in the HTTPS mode, none otherwise."""
+    if not TLS:
+        return []
+    material = tls_material()
+    arguments = ["--tls-cert", str(material["cert"]), "--tls-key", str(material["key"])]
+    if issuer_ca:
+        arguments += ["--issuer-ca-file", str(material["ca"])]
+    return arguments
+
 
 # The session's demo accounts (conftest.py creates them through the issuer CLI).
 USER = ("alice", "alice-password-1")
@@ -96,7 +143,7 @@ class Issuer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{SCHEME}://127.0.0.1:{self.port}"
 
     def common(self) -> list[str]:
         return [
@@ -132,7 +179,7 @@ class Issuer:
             [
                 str(bin_dir() / "issuer"), "serve",
                 "--host", "127.0.0.1", "--port", str(self.port), "--issuer-url", self.url,
-                "--access-ttl", self.access_ttl, "--jwks-max-age", "60", *self.common(), *self.extra,
+                "--access-ttl", self.access_ttl, "--jwks-max-age", "60", *self.common(), *tls_arguments(), *self.extra,
             ],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
@@ -169,7 +216,7 @@ class ResourceAPI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{SCHEME}://127.0.0.1:{self.port}"
 
     def start(self) -> "ResourceAPI":
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +225,8 @@ class ResourceAPI:
             [
                 str(bin_dir() / "resource-api"),
                 "--host", "127.0.0.1", "--port", str(self.port), "--issuer-url", self.issuer_url,
-                "--revocation-poll", "1s", "--jwks-min-refresh", "1s", *self.extra,
+                "--revocation-poll", "1s", "--jwks-min-refresh", "1s",
+                *tls_arguments(issuer_ca=self.issuer_url.startswith("https:")), *self.extra,
             ],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )

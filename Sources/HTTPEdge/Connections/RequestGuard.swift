@@ -20,7 +20,6 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private var state: RequestGuardState
-    private var deadline: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
     init(limits: EdgeLimits) {
@@ -32,48 +31,40 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.cancelDeadline()
         self.context = nil
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.cancelDeadline()
-        context.fireChannelInactive()
     }
 
     /// Raw bytes reached the decoder (`ByteWatch`, first in the pipeline).
     func bytesArrived() {
-        if self.state.bytesArrived() { self.armDeadline() }
+        if self.state.bytesArrived(now: Self.now()) { self.arm(in: self.state.limits.headerTimeout) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch self.unwrapInboundIn(data) {
         case .head(var head):
-            self.cancelDeadline()
-            switch self.state.head(head) {
-            case .forward(let continue100, let timeBody):
-                if !head.isKeepAlive, !head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "close" }) {
-                    head.headers.replaceOrAdd(name: "connection", value: "close")
-                }
+            switch self.state.head(head, now: Self.now()) {
+            case .forward(let continue100, let markClose, let arm):
                 if continue100 {
                     context.writeAndFlush(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
                 }
-                if timeBody { self.armDeadline() }
-                context.fireChannelRead(self.wrapInboundOut(.head(head)))
+                if arm { self.arm(in: self.state.limits.headerTimeout) }
+                if markClose {
+                    // HTTPTypes has no version: the close is said the way it can carry.
+                    head.headers.replaceOrAdd(name: "connection", value: "close")
+                    context.fireChannelRead(self.wrapInboundOut(.head(head)))
+                } else {
+                    context.fireChannelRead(data)
+                }
             case .refuse(let error):
                 self.refuse(error, context: context)
             case .close:
                 context.close(promise: nil)
             }
         case .body:
-            if case .readingBody(timed: true) = self.state.phase {
-                self.cancelDeadline()
-                self.armDeadline()
-            }
+            if self.state.body(now: Self.now()) { self.arm(in: self.state.limits.headerTimeout) }
             if self.state.phase != .refused { context.fireChannelRead(data) }
         case .end:
-            if self.state.end() { self.cancelDeadline() }
-            if self.state.phase != .refused { context.fireChannelRead(data) }
+            if self.state.end() { context.fireChannelRead(data) }
         }
     }
 
@@ -82,26 +73,29 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    private func armDeadline() {
+    private static func now() -> UInt64 {
+        NIODeadline.now().uptimeNanoseconds
+    }
+
+    /// The connection's one timer; what it does when it fires is the state's to say.
+    private func arm(in delay: Duration) {
+        let components = delay.components
+        self.arm(nanoseconds: components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
+    }
+
+    private func arm(nanoseconds: Int64) {
         guard let context = self.context else { return }
-        let timeout = self.state.limits.headerTimeout
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        self.deadline = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: .nanoseconds(nanoseconds)) {
-            self.deadline = nil
-            self.deadlinePassed()
+        context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: .nanoseconds(nanoseconds)) {
+            self.timerFired()
         }
     }
 
-    private func cancelDeadline() {
-        self.deadline?.cancel()
-        self.deadline = nil
-    }
-
-    private func deadlinePassed() {
-        guard let context = self.context else { return }
-        switch self.state.deadlinePassed() {
+    private func timerFired() {
+        guard let context = self.context, context.channel.isActive else { return }
+        switch self.state.timerFired(now: Self.now()) {
         case .refuse(let error): self.refuse(error, context: context)
         case .close: context.close(promise: nil)
+        case .rearm(let nanoseconds): self.arm(nanoseconds: Int64(clamping: nanoseconds))
         case .nothing: break
         }
     }
