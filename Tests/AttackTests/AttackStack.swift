@@ -134,7 +134,7 @@ struct AttackStack: Sendable {
     static func waitUntilReady(_ client: CurlClient, _ url: String) async throws {
         let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
-            if let response = try? await client.get(url), response.status == 200 { return }
+            if let response = try? await client.get(url, options: Self.patient), response.status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw StackError("\(url) did not become ready")
@@ -145,7 +145,8 @@ struct AttackStack: Sendable {
         let response = try await client.post(
             issuerURL + "/login",
             headers: [("Content-Type", "application/json")],
-            body: Array(body.utf8)
+            body: Array(body.utf8),
+            options: Self.patient
         )
         guard response.status == 200,
             let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
@@ -156,8 +157,12 @@ struct AttackStack: Sendable {
 
     /// GET /api/greet through libcurl with this token: the "still answers a valid token" check.
     func greet(_ token: String, scheme: String = "Bearer") async throws -> CurlResponse {
-        try await self.client.get(self.apiURL + "/api/greet", headers: [("Authorization", "\(scheme) \(token)")])
+        try await self.client.get(self.apiURL + "/api/greet", headers: [("Authorization", "\(scheme) \(token)")], options: Self.patient)
     }
+
+    /// The stack's own requests wait longer than curl's 5 s default: `make test` runs many
+    /// stacks at once on two cores, and a slow answer here is load, not the finding.
+    static let patient = CurlRequestOptions(timeout: .seconds(20))
 
     var forger: Forger {
         Forger(key: self.signingKey, kid: self.kid, issuer: Self.issuer, audience: Self.audience)
