@@ -1,26 +1,48 @@
+import CurlClient
 import Foundation
+import Synchronization
 
 /// Runs the drill: traffic in the background, rotation and retire in the foreground.
 struct Drill: Sendable {
+    /// Requests one stream may have waiting at one ResourceAPI; beyond it a tick is counted
+    /// as not sent (the drill is behind), never queued, so the rate stays what was asked.
+    static let maxInFlight = 16
+
     let settings: DrillSettings
     let client: StackClient
-    let state = DrillState()
+    let state: DrillState
+    private let curl: CurlClient
     private let clock = ContinuousClock()
 
     init(settings: DrillSettings) {
         self.settings = settings
-        self.client = StackClient(issuerURL: settings.issuerURL, resourceURL: settings.resourceURL, caFile: settings.caFile)
+        // Its own threads: two streams per ResourceAPI, each with requests in flight.
+        self.curl = CurlClient.withOwnThreadPool(threads: min(64, 4 + 4 * settings.resourceURLs.count))
+        self.client = StackClient(issuerURL: settings.issuerURL, caFile: settings.caFile, curl: self.curl)
+        self.state = DrillState(resourceURLs: settings.resourceURLs)
     }
 
     func run() async throws(DrillError) -> DrillReport {
+        let result: Result<DrillReport, DrillError>
+        do {
+            result = .success(try await self.drill())
+        } catch {
+            result = .failure(error)
+        }
+        await self.curl.shutdown()
+        return try result.get()
+    }
+
+    private func drill() async throws(DrillError) -> DrillReport {
         var report = DrillReport(settings: self.settings)
-        for base in [self.settings.issuerURL, self.settings.resourceURL] {
+        for base in [self.settings.issuerURL] + self.settings.resourceURLs {
             if let problem = await self.client.readiness(of: base) { throw DrillError.stack("stack not ready: \(problem)") }
         }
         await self.state.setFresh(try await self.client.login(username: self.settings.username, password: self.settings.password))
         // Fail early on wrong admin credentials, before any traffic.
         _ = try await self.adminToken()
-        report.kidsBefore = await self.client.resourceKids()
+        report.record(kids: await self.resourceKids(), as: \.kidsBefore)
+        await self.watchKidsOnce()
 
         let traffic = Task { await self.runTraffic() }
         let outcome: Result<Void, DrillError>
@@ -32,10 +54,18 @@ struct Drill: Sendable {
         }
         traffic.cancel()
         await traffic.value
+        await self.state.finish()
         try outcome.get()
         await report.collect(from: self.state)
         report.judge()
         return report
+    }
+
+    /// `/readyz` kids of every ResourceAPI, in the order given.
+    private func resourceKids() async -> [[String]?] {
+        var kids: [[String]?] = []
+        for url in self.settings.resourceURLs { kids.append(await self.client.resourceKids(at: url)) }
+        return kids
     }
 
     // MARK: foreground
@@ -73,15 +103,12 @@ struct Drill: Sendable {
         report.newKid = newKid
         Console.progress("rotated: \(oldKid) -> \(newKid)")
 
-        // 2. Wait for the first accepted new-kid token.
+        // 2. Wait until every ResourceAPI accepted a new-kid token.
         let deadline = rotatedAt.advanced(by: .milliseconds(Int64(self.settings.timeout * 1000)))
-        while await self.state.firstNewKidAcceptedAt == nil, self.clock.now < deadline {
+        while await self.state.resources.contains(where: { $0.firstNewKidAcceptedAt == nil }), self.clock.now < deadline {
             try await self.sleep(0.02)
         }
-        if let accepted = await self.state.firstNewKidAcceptedAt {
-            report.firstNewKidAcceptedSeconds = Self.seconds(accepted - rotatedAt)
-        }
-        report.kidsAfterRotation = await self.client.resourceKids()
+        report.record(kids: await self.resourceKids(), as: \.kidsAfterRotation)
         try await self.sleep(self.settings.settle)
 
         // 3. Optionally retire the old key as in an emergency.
@@ -97,7 +124,7 @@ struct Drill: Sendable {
             return
         }
         try await self.retire(oldKid, issuerBin: issuerBin, into: &report)
-        report.kidsAfterRetire = await self.client.resourceKids()
+        report.record(kids: await self.resourceKids(), as: \.kidsAfterRetire)
     }
 
     private func retire(_ kid: String, issuerBin: String, into report: inout DrillReport) async throws(DrillError) {
@@ -115,6 +142,7 @@ struct Drill: Sendable {
         }
         report.retire = .init(status: "done")
         report.retire.commandSeconds = self.seconds(since: startedAt)
+        await self.state.mark("retire_done", detail: kid)
         Console.progress("retired \(kid) with \(issuerBin) keys retire")
         // The Issuer re-reads its key directory on SIGHUP, every 5 s, and on GET /admin/keys:
         // ask now so the drill measures the ResourceAPI, not the Issuer's reload interval.
@@ -124,13 +152,10 @@ struct Drill: Sendable {
         while self.clock.now < deadline {
             if report.retire.onFeedSeconds == nil, await self.client.retiredKids()?.contains(kid) == true {
                 report.retire.onFeedSeconds = self.seconds(since: startedAt)
+                await self.state.mark("retired_kid_on_feed", detail: kid)
             }
-            if report.retire.onFeedSeconds != nil, await self.state.oldRefusedAt != nil { break }
+            if report.retire.onFeedSeconds != nil, await !self.state.resources.contains(where: { $0.oldRefusedAt == nil }) { break }
             try await self.sleep(0.05)
-        }
-        if let refused = await self.state.oldRefusedAt {
-            report.retire.refusedSeconds = Self.seconds(refused - startedAt)
-            report.retire.refusedWith = await self.state.oldRefusedWith
         }
         // A little more traffic: the retired kid must stay refused, the new one accepted.
         try await self.sleep(min(self.settings.settle, 1))
@@ -145,9 +170,29 @@ struct Drill: Sendable {
     private func runTraffic() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.refreshLoop() }
-            for stream in Stream.allCases {
-                group.addTask { await self.greetLoop(stream) }
+            group.addTask { await self.watchKids() }
+            for resource in self.settings.resourceURLs.indices {
+                for stream in Stream.allCases {
+                    group.addTask { await self.greetLoop(stream, resource: resource) }
+                }
             }
+        }
+    }
+
+    /// Looks at the kids of the Issuer's JWK Set and of every ResourceAPI's `/readyz` every
+    /// 200 ms: when the new key was published, and when each ResourceAPI knew it.
+    private func watchKids() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(200))
+            if Task.isCancelled { return }
+            await self.watchKidsOnce()
+        }
+    }
+
+    private func watchKidsOnce() async {
+        if let kids = await self.client.issuerKids() { await self.state.sawKids(kids, resource: nil) }
+        for (index, url) in self.settings.resourceURLs.enumerated() {
+            if let kids = await self.client.resourceKids(at: url) { await self.state.sawKids(kids, resource: index) }
         }
     }
 
@@ -171,22 +216,36 @@ struct Drill: Sendable {
         }
     }
 
-    /// `rate` greet requests per second (fewer if each takes longer), one at a time.
-    private func greetLoop(_ stream: Stream) async {
-        let interval = Duration.milliseconds(Int64(1000 / self.settings.rate))
-        var next = self.clock.now
-        while !Task.isCancelled {
-            next = next.advanced(by: interval)
-            if let token = await self.state.token(for: stream) {
-                let sentAt = self.clock.now
-                let outcome = await self.client.greet(token.access)
-                if Task.isCancelled { return }  // the answer may be cut short by the end of the drill
-                await self.state.record(stream, token: token, outcome: outcome, sentAt: sentAt)
-            }
-            if next > self.clock.now {
-                try? await Task.sleep(until: next, clock: self.clock)
-            } else {
-                next = self.clock.now
+    /// `rate` greet requests per second to one ResourceAPI, sent on schedule whether or not
+    /// the earlier ones were answered (an open loop, as real clients are), at most
+    /// `maxInFlight` waiting; a tick with that many waiting is counted as not sent.
+    private func greetLoop(_ stream: Stream, resource: Int) async {
+        let interval = Duration.nanoseconds(Int64(1e9 / self.settings.rate))
+        let url = self.settings.resourceURLs[resource]
+        let waiting = InFlight()
+        await withDiscardingTaskGroup { group in
+            var next = self.clock.now
+            while !Task.isCancelled {
+                next = next.advanced(by: interval)
+                if let token = await self.state.token(for: stream) {
+                    if waiting.count.load(ordering: .relaxed) >= Self.maxInFlight {
+                        await self.state.noteNotSent(resource: resource)
+                    } else {
+                        waiting.count.add(1, ordering: .relaxed)
+                        group.addTask {
+                            let sentAt = self.clock.now
+                            let outcome = await self.client.greet(token.access, at: url)
+                            waiting.count.subtract(1, ordering: .relaxed)
+                            if Task.isCancelled { return }  // the answer may be cut short by the end of the drill
+                            await self.state.record(resource: resource, stream, token: token, outcome: outcome, sentAt: sentAt)
+                        }
+                    }
+                }
+                if next > self.clock.now {
+                    try? await Task.sleep(until: next, clock: self.clock)
+                } else {
+                    next = self.clock.now
+                }
             }
         }
     }
@@ -209,4 +268,9 @@ struct Drill: Sendable {
         let (seconds, attoseconds) = duration.components
         return Double(seconds) + Double(attoseconds) / 1e18
     }
+}
+
+/// The requests of one stream still waiting for an answer.
+private final class InFlight: Sendable {
+    let count = Atomic<Int>(0)
 }

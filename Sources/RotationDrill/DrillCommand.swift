@@ -32,8 +32,11 @@ struct RunDrill: AsyncParsableCommand {
 
     @Option(name: .customLong("issuer-url"), help: "The Issuer, as this drill reaches it (DRILL_ISSUER_URL; default http://127.0.0.1:8081).")
     var issuerURL: String?
-    @Option(name: .customLong("resource-url"), help: "The ResourceAPI (DRILL_RESOURCE_URL; default http://127.0.0.1:8082).")
-    var resourceURL: String?
+    @Option(
+        name: .customLong("resource-url"),
+        help: "A ResourceAPI; repeat for several, each reported on its own (DRILL_RESOURCE_URL, comma-separated; default http://127.0.0.1:8082)."
+    )
+    var resourceURLs: [String] = []
     @Option(help: "User whose tokens make the traffic (DRILL_USERNAME; default user1).") var username: String?
     @Option(help: "Their password (DRILL_PASSWORD; default password1).") var password: String?
     @Option(name: .customLong("admin-username"), help: "User with role admin, to rotate (DRILL_ADMIN_USERNAME; default admin).")
@@ -58,14 +61,21 @@ struct RunDrill: AsyncParsableCommand {
         help: "PEM CAs the https Issuer and ResourceAPI must chain to, instead of the system's (DRILL_CA_FILE)."
     )
     var caFile: String?
-    @Option(help: "Greet requests per second in each of the two streams, fresh and old tokens (DRILL_RATE; default 20).") var rate: String?
+    @Option(
+        help: "Greet requests per second in each of the two streams, fresh and old tokens, at each ResourceAPI (DRILL_RATE; 1 to 5000, default 200)."
+    )
+    var rate: String?
     @Option(help: "Traffic before the rotation (DRILL_WARMUP; default 1s).") var warmup: String?
     @Option(help: "Traffic after the new kid is accepted, before the retire or the end (DRILL_SETTLE; default 2s).") var settle: String?
     @Option(name: .customLong("max-wait"), help: "How long a planned rotation may wait for the next key to age (DRILL_MAX_WAIT; default 10m).")
     var maxWait: String?
     @Option(help: "How long to wait for each expected event: new kid accepted, retired kid refused (DRILL_TIMEOUT; default 30s).")
     var timeout: String?
-    @Flag(help: "Print the report as JSON instead of text.") var json = false
+    @Flag(help: "Print the report as JSON instead of text (schema: docs/drill-report.schema.json).") var json = false
+    @Option(
+        help: "Also write the report as one self-contained HTML page with the timeline, to this file (DRILL_HTML)."
+    )
+    var html: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (DRILL_LOG_LEVEL; default info).")
     var logLevel: String?
     @Option(name: .customLong("log-format"), help: "Progress lines on standard error: text or json (DRILL_LOG_FORMAT; default text).")
@@ -85,6 +95,15 @@ struct RunDrill: AsyncParsableCommand {
             Console.error("rotation-drill: \(error.description)")
             throw ExitCode(2)
         }
+        if let path = settings.htmlPath {
+            do {
+                try Data(DrillPage.render(report).utf8).write(to: URL(fileURLWithPath: path))
+            } catch {
+                Console.error("rotation-drill: --html \(path): \(error.localizedDescription)")
+                print(self.json ? report.renderJSON() : report.renderText())
+                throw ExitCode(2)
+            }
+        }
         print(self.json ? report.renderJSON() : report.renderText())
         if !report.passed { throw ExitCode(1) }
     }
@@ -98,7 +117,7 @@ struct RunDrill: AsyncParsableCommand {
         }
         var settings = DrillSettings(
             issuerURL: try resolver.httpURL("issuer-url", self.issuerURL, trimmingSlashes: true) ?? "http://127.0.0.1:8081",
-            resourceURL: try resolver.httpURL("resource-url", self.resourceURL, trimmingSlashes: true) ?? "http://127.0.0.1:8082",
+            resourceURLs: try self.resourceURLs(resolver),
             username: resolver.string("username", self.username) ?? "user1",
             password: resolver.string("password", self.password) ?? "password1",
             adminUsername: resolver.string("admin-username", self.adminUsername) ?? "admin",
@@ -116,12 +135,33 @@ struct RunDrill: AsyncParsableCommand {
         }
         settings.adminPassword = adminPassword
         settings.caFile = try resolver.caFile("ca-file", self.caFile)
-        settings.rate = try resolver.number("rate", self.rate, in: 1...500) ?? settings.rate
+        settings.rate = try resolver.number("rate", self.rate, in: 1...5000) ?? settings.rate
+        settings.htmlPath = resolver.string("html", self.html)
         settings.warmup = try seconds("warmup", self.warmup, default: settings.warmup)
         settings.settle = try seconds("settle", self.settle, default: settings.settle)
         settings.maxWait = try seconds("max-wait", self.maxWait, default: settings.maxWait)
         settings.timeout = try seconds("timeout", self.timeout, default: settings.timeout)
         return settings
+    }
+
+    /// Every `--resource-url` given, else `DRILL_RESOURCE_URL` split at commas, else the default;
+    /// a bad one is named as it was given (the flag, or the variable).
+    private func resourceURLs(_ resolver: OptionResolver) throws(ConfigurationError) -> [String] {
+        var urls: [String] = []
+        func add(_ url: String?) {
+            if let url, !urls.contains(url) { urls.append(url) }
+        }
+        if self.resourceURLs.isEmpty {
+            let variable = resolver.variable("resource-url")
+            // Each item checked on its own, so an error names the variable and the bad item.
+            for item in (resolver.string("resource-url", nil) ?? "").split(separator: ",") {
+                let one = OptionResolver(environmentPrefix: "DRILL_", environment: [variable: item.trimmingCharacters(in: .whitespaces)])
+                add(try one.httpURL("resource-url", nil, trimmingSlashes: true))
+            }
+        } else {
+            for flag in self.resourceURLs { add(try resolver.httpURL("resource-url", flag, trimmingSlashes: true)) }
+        }
+        return urls.isEmpty ? ["http://127.0.0.1:8082"] : urls
     }
 }
 

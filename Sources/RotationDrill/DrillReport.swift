@@ -14,10 +14,10 @@ struct DrillReport: Encodable, Sendable {
         var commandSeconds: Double?
         /// From the start of the retire until the Issuer's feed listed the kid.
         var onFeedSeconds: Double?
-        /// From the start of the retire until the first refusal of an old-kid token.
+        /// From the start of the retire until every ResourceAPI had refused an old-kid token.
         var refusedSeconds: Double?
         var refusedWith: String?
-        /// Old-kid tokens accepted after the first refusal (must be 0).
+        /// Old-kid tokens accepted after the first refusal at the same ResourceAPI (must be 0).
         var acceptedAfterRefusal = 0
         var oldTokenExpiredBeforeRetire = false
 
@@ -37,11 +37,14 @@ struct DrillReport: Encodable, Sendable {
     }
 
     var issuerURL: String
-    var resourceURL: String
     var mode: String
+    /// Requests per second asked for in each stream, at each ResourceAPI.
+    var rate: Double
     var oldKid: String?
     var newKid: String?
     var rotationWaitSeconds: Double = 0
+    /// From the rotation until the last of the ResourceAPIs first accepted a new-kid token;
+    /// nil when one of them never did.
     var firstNewKidAcceptedSeconds: Double?
     var requestsSent = 0
     var requestsAccepted = 0
@@ -53,15 +56,46 @@ struct DrillReport: Encodable, Sendable {
     var oldTokensSkippedAsExpired = 0
     var issuerErrors: [String: Int] = [:]
     var retire = Retire(status: "not requested")
-    var kidsBefore: [String]?
-    var kidsAfterRotation: [String]?
-    var kidsAfterRetire: [String]?
+    /// Every ResourceAPI on its own, in the order given.
+    var resourceAPIs: [ResourceReport]
+    var events: [DrillTimeline.Event] = []
+    var timeline = TimelineBins()
     var passed = false
     var problems: [String] = []
 
+    /// The timeline as JSON: one row per 100 ms, ResourceAPI and outcome with any request.
+    struct TimelineBins: Encodable, Sendable {
+        struct Row: Encodable, Sendable {
+            /// Index into `resource_apis`.
+            var resource: Int
+            /// Start of the bin, seconds since the traffic started.
+            var at: Double
+            var series: String
+            var count: Int
+
+            private enum CodingKeys: String, CodingKey {
+                case resource
+                case at = "at_seconds"
+                case series, count
+            }
+        }
+
+        var binSeconds = DrillTimeline.binSeconds
+        var rows: [Row] = []
+
+        private enum CodingKeys: String, CodingKey {
+            case binSeconds = "bin_seconds"
+            case rows
+        }
+    }
+
+    /// The whole timeline, for the HTML page (the JSON carries its rows).
+    private(set) var fullTimeline = DrillTimeline()
+
     init(settings: DrillSettings) {
         self.issuerURL = settings.issuerURL
-        self.resourceURL = settings.resourceURL
+        self.rate = settings.rate
+        self.resourceAPIs = settings.resourceURLs.map { ResourceReport(url: $0) }
         self.mode = settings.force ? "forced" : "planned"
         if settings.retire { self.mode += " + emergency retire" }
         self.forced = settings.force
@@ -73,8 +107,7 @@ struct DrillReport: Encodable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case issuerURL = "issuer_url"
-        case resourceURL = "resource_url"
-        case mode
+        case mode, rate
         case oldKid = "old_kid"
         case newKid = "new_kid"
         case rotationWaitSeconds = "rotation_wait_seconds"
@@ -87,10 +120,16 @@ struct DrillReport: Encodable, Sendable {
         case oldTokensSkippedAsExpired = "old_tokens_skipped_as_expired"
         case issuerErrors = "issuer_errors"
         case retire
-        case kidsBefore = "kids_before"
-        case kidsAfterRotation = "kids_after_rotation"
-        case kidsAfterRetire = "kids_after_retire"
+        case resourceAPIs = "resource_apis"
+        case events, timeline
         case passed, problems
+    }
+
+    /// Puts each ResourceAPI's `/readyz` kids (in the order given) where `field` says.
+    mutating func record(kids: [[String]?], as field: WritableKeyPath<ResourceReport, [String]?>) {
+        for (index, list) in kids.enumerated() where index < self.resourceAPIs.count {
+            self.resourceAPIs[index][keyPath: field] = list
+        }
     }
 
     mutating func collect(from state: DrillState) async {
@@ -100,13 +139,47 @@ struct DrillReport: Encodable, Sendable {
             self.requestsSent += counts.sent
             self.requestsAccepted += counts.accepted
         }
-        self.failuresByKind = await state.lost
-        self.lost = self.failuresByKind.values.reduce(0, +)
-        self.expectedRefusals = await state.expectedRefusals
+        let rotatedAt = await state.rotatedAt
+        let retireStartedAt = await state.retireStartedAt
+        var allAccepted = true
+        var allRefused = true
+        for (index, tally) in (await state.resources).enumerated() where index < self.resourceAPIs.count {
+            var entry = self.resourceAPIs[index]
+            entry.sent = tally.sent
+            entry.accepted = tally.accepted
+            entry.failuresByKind = tally.lost
+            entry.lost = tally.lost.values.reduce(0, +)
+            entry.expectedRefusals = tally.expectedRefusals
+            entry.notSentClientBehind = tally.notSentClientBehind
+            entry.acceptedAfterRefusal = tally.acceptedAfterRefusal
+            if let rotatedAt, let accepted = tally.firstNewKidAcceptedAt {
+                entry.firstNewKidAcceptedSeconds = Drill.seconds(accepted - rotatedAt)
+            }
+            if let retireStartedAt, let refused = tally.oldRefusedAt {
+                entry.retiredKidRefusedSeconds = Drill.seconds(refused - retireStartedAt)
+                entry.retiredKidRefusedWith = tally.oldRefusedWith
+            }
+            allAccepted = allAccepted && entry.firstNewKidAcceptedSeconds != nil
+            allRefused = allRefused && entry.retiredKidRefusedSeconds != nil
+            self.resourceAPIs[index] = entry
+            self.lost += entry.lost
+            for (kind, count) in entry.failuresByKind { self.failuresByKind[kind, default: 0] += count }
+            for (kind, count) in entry.expectedRefusals { self.expectedRefusals[kind, default: 0] += count }
+            self.retire.acceptedAfterRefusal += entry.acceptedAfterRefusal
+        }
+        if allAccepted { self.firstNewKidAcceptedSeconds = self.resourceAPIs.compactMap(\.firstNewKidAcceptedSeconds).max() }
+        if allRefused, let slowest = self.resourceAPIs.max(by: { ($0.retiredKidRefusedSeconds ?? 0) < ($1.retiredKidRefusedSeconds ?? 0) }) {
+            self.retire.refusedSeconds = slowest.retiredKidRefusedSeconds
+            self.retire.refusedWith = slowest.retiredKidRefusedWith
+        }
         self.oldTokensSkippedAsExpired = await state.skippedExpired
         self.issuerErrors = await state.issuerErrors
-        self.retire.acceptedAfterRefusal = await state.acceptedAfterRefusal
         self.retire.oldTokenExpiredBeforeRetire = await state.oldExpiredBeforeRetire
+        self.fullTimeline = await state.timeline
+        self.events = self.fullTimeline.sortedEvents
+        self.timeline.rows = self.fullTimeline.counts.sorted { $0.key < $1.key }.map { key, count in
+            TimelineBins.Row(resource: key.resource, at: Double(key.bin) * DrillTimeline.binSeconds, series: key.series.label, count: count)
+        }
     }
 
     /// Pass or fail, with the reasons.
@@ -119,15 +192,15 @@ struct DrillReport: Encodable, Sendable {
                     : "a planned rotation lost \(self.lost) request(s)"
             )
         }
-        if self.firstNewKidAcceptedSeconds == nil {
-            problems.append("no token of the new kid was accepted within \(Int(self.timeout)) s")
+        for entry in self.resourceAPIs where entry.firstNewKidAcceptedSeconds == nil {
+            problems.append("\(entry.url) accepted no token of the new kid within \(Int(self.timeout)) s")
         }
         if (self.streams[Stream.old.rawValue]?.accepted ?? 0) == 0 {
             problems.append("no old-token request was accepted: the old stream never ran")
         }
         if self.retire.status == "done" {
-            if self.retire.refusedSeconds == nil {
-                problems.append("old-kid tokens were still accepted \(Int(self.timeout)) s after the retire")
+            for entry in self.resourceAPIs where entry.retiredKidRefusedSeconds == nil {
+                problems.append("\(entry.url) still accepted old-kid tokens \(Int(self.timeout)) s after the retire")
             }
             if self.retire.acceptedAfterRefusal > 0 {
                 problems.append("\(self.retire.acceptedAfterRefusal) old-kid request(s) accepted after the first refusal")
@@ -136,67 +209,8 @@ struct DrillReport: Encodable, Sendable {
             problems.append("the retire failed")
         }
         self.problems = problems
+        // A forced rotation may lose requests until every ResourceAPI re-fetched; nothing else.
         let tolerated = self.forced && problems.count == 1 && self.lost > 0
         self.passed = problems.isEmpty || tolerated
-    }
-
-    func renderJSON() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
-
-    func renderText() -> String {
-        func seconds(_ value: Double?) -> String {
-            value.map { String(format: "%.3f s", $0) } ?? "never"
-        }
-        func table(_ counts: [String: Int]) -> [String] {
-            counts.isEmpty ? ["    none"] : counts.sorted { $0.value > $1.value }.map { "    \($0.value)\t\($0.key)" }
-        }
-        func kids(_ list: [String]?) -> String {
-            list.map { $0.isEmpty ? "(none)" : $0.joined(separator: ", ") } ?? "(readyz gave no kids)"
-        }
-        var lines = [
-            "rotation drill report",
-            "  issuer                  \(self.issuerURL)",
-            "  resource API            \(self.resourceURL)",
-            "  mode                    \(self.mode)",
-            "  old kid -> new kid      \(self.oldKid ?? "?") -> \(self.newKid ?? "?")",
-            "  waited to rotate        \(seconds(self.rotationWaitSeconds)) (planned rotations wait until the next key is published for jwks-max-age)",
-            "  requests sent           \(self.requestsSent) (fresh tokens \(self.streams["fresh"]?.sent ?? 0), old tokens \(self.streams["old"]?.sent ?? 0))",
-            "  accepted                \(self.requestsAccepted)",
-            "  lost                    \(self.lost)",
-            "  failures by kind",
-        ]
-        lines += table(self.failuresByKind)
-        lines += [
-            "  old tokens not sent     \(self.oldTokensSkippedAsExpired) (expired: not a rotation failure)",
-            "  issuer errors (refresh/login)",
-        ]
-        lines += table(self.issuerErrors)
-        lines.append("  first new-kid token accepted   \(seconds(self.firstNewKidAcceptedSeconds)) after the rotation")
-        lines.append("  emergency retire        \(self.retire.status)")
-        if self.retire.status == "done" {
-            lines += [
-                "    issuer keys retire took       \(seconds(self.retire.commandSeconds))",
-                "    kid on the revocation feed    \(seconds(self.retire.onFeedSeconds)) after the retire",
-                "    old-kid tokens refused        \(seconds(self.retire.refusedSeconds)) after the retire (\(self.retire.refusedWith ?? "-"))",
-                "    accepted after refusal        \(self.retire.acceptedAfterRefusal)",
-            ]
-            if self.retire.oldTokenExpiredBeforeRetire {
-                lines.append("    note: the old token had expired before the retire; the refusal may be its expiry")
-            }
-            lines.append("    refusals (expected)")
-            lines += table(self.expectedRefusals).map { "  " + $0 }
-        }
-        lines += [
-            "  kids at the ResourceAPI",
-            "    before                \(kids(self.kidsBefore))",
-            "    after rotation        \(kids(self.kidsAfterRotation))",
-        ]
-        if self.retire.status == "done" { lines.append("    after retire          \(kids(self.kidsAfterRetire))") }
-        lines.append("  result                  \(self.passed ? "PASS" : "FAIL")")
-        lines += self.problems.map { "    - \($0)" }
-        return lines.joined(separator: "\n")
     }
 }

@@ -1,7 +1,8 @@
 /// The validated options of one drill.
 struct DrillSettings: Sendable {
     var issuerURL: String
-    var resourceURL: String
+    /// Every ResourceAPI that gets the traffic, each reported on its own.
+    var resourceURLs: [String]
     var username: String
     var password: String
     var adminUsername: String
@@ -12,8 +13,10 @@ struct DrillSettings: Sendable {
     var keysDir: String?
     /// `--ca-file`: the CAs the stack's `https://` certificates must chain to; nil: the system's.
     var caFile: String? = nil
-    /// Greet requests per second in each stream.
-    var rate: Double = 20
+    /// Greet requests per second in each stream, at each ResourceAPI.
+    var rate: Double = 200
+    /// `--html FILE`: where the page with the timeline goes, if anywhere.
+    var htmlPath: String? = nil
     var warmup: Double = 1
     var settle: Double = 2
     var maxWait: Double = 600

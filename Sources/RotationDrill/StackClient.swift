@@ -10,15 +10,14 @@ enum RotateOutcome: Sendable {
 /// The HTTP calls of the drill, over libcurl (CurlClient), against the Issuer and the ResourceAPI.
 struct StackClient: Sendable {
     let issuerURL: String
-    let resourceURL: String
-    private let curl = CurlClient.shared
+    private let curl: CurlClient
     private let options: CurlRequestOptions
 
     /// `caFile`: the CAs an `https://` Issuer or ResourceAPI must chain to (`--ca-file`);
-    /// nil: the system's.
-    init(issuerURL: String, resourceURL: String, caFile: String? = nil) {
+    /// nil: the system's. `curl`: the drill's own client, with threads for its traffic.
+    init(issuerURL: String, caFile: String? = nil, curl: CurlClient = .shared) {
         self.issuerURL = issuerURL
-        self.resourceURL = resourceURL
+        self.curl = curl
         self.options = CurlRequestOptions(connectTimeout: .seconds(2), timeout: .seconds(5), maxBodyBytes: 1 << 20, caFile: caFile)
     }
 
@@ -53,10 +52,11 @@ struct StackClient: Sendable {
         }
     }
 
-    func greet(_ token: String) async -> GreetOutcome {
+    /// GET /api/greet at the ResourceAPI `resourceURL` with `token`.
+    func greet(_ token: String, at resourceURL: String) async -> GreetOutcome {
         do {
             let response = try await self.curl.get(
-                self.resourceURL + "/api/greet",
+                resourceURL + "/api/greet",
                 headers: [("Authorization", "Bearer \(token)")],
                 options: self.options
             )
@@ -107,10 +107,23 @@ struct StackClient: Sendable {
         return feed.retired_kids ?? []
     }
 
-    /// The kids the ResourceAPI knows, from its `/readyz`, or nil when it does not say.
-    func resourceKids() async -> [String]? {
+    /// The kids of the Issuer's JWK Set, or nil when it cannot be read.
+    func issuerKids() async -> [String]? {
+        struct JWKSet: Decodable {
+            struct Key: Decodable { let kid: String? }
+            let keys: [Key]
+        }
+        guard let response = try? await self.curl.get(self.issuerURL + "/.well-known/jwks.json", options: self.options),
+            response.status == 200,
+            let set = try? JSONDecoder().decode(JWKSet.self, from: Data(response.body))
+        else { return nil }
+        return set.keys.compactMap(\.kid)
+    }
+
+    /// The kids the ResourceAPI at `resourceURL` knows, from its `/readyz`, or nil when it does not say.
+    func resourceKids(at resourceURL: String) async -> [String]? {
         struct Readiness: Decodable { let kids: [String]? }
-        guard let response = try? await self.curl.get(self.resourceURL + "/readyz", options: self.options),
+        guard let response = try? await self.curl.get(resourceURL + "/readyz", options: self.options),
             let readiness = try? JSONDecoder().decode(Readiness.self, from: Data(response.body))
         else { return nil }
         return readiness.kids

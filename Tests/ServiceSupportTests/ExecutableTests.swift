@@ -98,7 +98,11 @@ struct ExecutableTests {
                 "rotation-drill: --issuer-url: 'ftp://x' is not an http(s) URL"
             ),
             ("issuer", ["--key-bits", "1024"], "issuer: --key-bits: '1024' is not one of 2048, 3072, 4096"),
-            ("rotation-drill", ["--admin-password", "x", "--rate", "0"], "rotation-drill: --rate: '0' is not a number from 1 to 500"),
+            ("rotation-drill", ["--admin-password", "x", "--rate", "0"], "rotation-drill: --rate: '0' is not a number from 1 to 5000"),
+            (
+                "rotation-drill", ["--admin-password", "x", "--resource-url", "http://127.0.0.1:1", "--resource-url", "ftp://x"],
+                "rotation-drill: --resource-url: 'ftp://x' is not an http(s) URL"
+            ),
             (
                 "rotation-drill", ["run"],
                 "rotation-drill: --admin-password: required (or DRILL_ADMIN_PASSWORD): rotating needs a user with role admin"
