@@ -16,8 +16,9 @@ struct Drill: Sendable {
 
     init(settings: DrillSettings) {
         self.settings = settings
-        // Its own threads: two streams per ResourceAPI, each with requests in flight.
-        self.curl = CurlClient.withOwnThreadPool(threads: min(64, 4 + 4 * settings.resourceURLs.count))
+        // Its own threads (a libcurl transfer holds one while it runs): a thread for every
+        // request two streams per ResourceAPI may have waiting, and a few for the rest.
+        self.curl = CurlClient.withOwnThreadPool(threads: min(256, 4 + 2 * Self.maxInFlight * settings.resourceURLs.count))
         self.client = StackClient(issuerURL: settings.issuerURL, caFile: settings.caFile, curl: self.curl)
         self.state = DrillState(resourceURLs: settings.resourceURLs)
     }
@@ -202,7 +203,9 @@ struct Drill: Sendable {
             try? await Task.sleep(for: .milliseconds(Int64(self.settings.refreshInterval * 1000)))
             if Task.isCancelled { return }
             guard let refreshToken = await self.state.fresh?.refresh else { continue }
-            switch await self.client.refresh(refreshToken) {
+            let refreshed = await self.client.refresh(refreshToken)
+            if Task.isCancelled { return }  // cut short by the end of the drill: not an Issuer error
+            switch refreshed {
             case .success(let token):
                 await self.state.setFresh(token)
             case .failure(let failure):

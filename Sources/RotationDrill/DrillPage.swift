@@ -10,7 +10,7 @@ import Foundation
 enum DrillPage {
     static let chartWidth = 960.0
     static let chartHeight = 180.0
-    private static let margin = (left: 48.0, right: 12.0, top: 28.0, bottom: 26.0)
+    private static let margin = (left: 48.0, right: 40.0, top: 28.0, bottom: 26.0)
 
     static func render(_ report: DrillReport) -> String {
         let timeline = report.fullTimeline
