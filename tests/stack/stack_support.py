@@ -196,3 +196,41 @@ def environment(service: dict) -> dict:
     if isinstance(env, list):  # the KEY=value list form
         env = dict(item.split("=", 1) for item in env)
     return {key: str(value) for key, value in env.items()}
+
+
+class FrozenJWKS:
+    """A JWK Set endpoint that serves the Issuer's set as it is now with only the active key,
+    forever: a ResourceAPI fed from it can never learn a new kid. Use as a context manager;
+    `url` is the set's address."""
+
+    def __init__(self, issuer_url: str):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        active_kid = http("GET", issuer_url + "/readyz").json()["active_kid"]
+        self.all_keys = http("GET", issuer_url + "/.well-known/jwks.json").json()["keys"]
+        body = json.dumps({"keys": [key for key in self.all_keys if key["kid"] == active_kid]}).encode()
+        self.keys = json.loads(body)["keys"]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "public, max-age=60")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> "FrozenJWKS":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -105,47 +105,23 @@ def test_drill_without_admin_password_names_the_option(binaries):
 def test_drill_fails_when_the_resource_api_cannot_learn_the_new_key(stack):
     """The drill must be able to fail: a ResourceAPI whose JWK Set (served by a fake endpoint)
     holds only the active key refuses every new-kid token, and the drill says so (exit 1)."""
-    import http.server
-    import threading
-
-    from stack_support import free_port, http as request
+    from stack_support import FrozenJWKS, free_port
 
     # Start the Issuer alone first, to freeze its current JWK Set minus the next key.
     stack.start(issuer_args=["--access-ttl", "3s", "--jwks-max-age", "2s"], resource_args=["--jwks-min-refresh", "1s"])
-    active_kid = request("GET", stack.issuer_url + "/readyz").json()["active_kid"]
-    keys = request("GET", stack.issuer_url + "/.well-known/jwks.json").json()["keys"]
-    frozen = json.dumps({"keys": [key for key in keys if key["kid"] == active_kid]}).encode()
-    assert len(keys) == 2 and len(json.loads(frozen)["keys"]) == 1
-
-    class FrozenJWKS(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", "public, max-age=60")
-            self.send_header("Content-Length", str(len(frozen)))
-            self.end_headers()
-            self.wfile.write(frozen)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), FrozenJWKS)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with FrozenJWKS(stack.issuer_url) as frozen:
+        assert len(frozen.all_keys) == 2 and len(frozen.keys) == 1
         # A second ResourceAPI that trusts only the frozen set; the drill runs against it.
         blind_port = free_port()
         stack.start_process(
             "resource-api-frozen",
             [stack.binaries["resource-api"], "--host", "127.0.0.1", "--port", str(blind_port), "--issuer-url", stack.issuer_url,
-             "--jwks-url", f"http://127.0.0.1:{server.server_port}/jwks.json", "--expected-issuer", stack.issuer_url,
+             "--jwks-url", frozen.url, "--expected-issuer", stack.issuer_url,
              "--jwks-min-refresh", "1s"],
             stack.environment(), f"http://127.0.0.1:{blind_port}/readyz",
         )
         stack.resource_url = f"http://127.0.0.1:{blind_port}"
         result, report = run_drill(stack, "--settle", "0.5s", "--timeout", "3s")
-    finally:
-        server.shutdown()
-        server.server_close()
     context = f"{json.dumps(report, indent=2)}\n{result.stderr}"
     assert result.returncode == 1, context
     assert report["passed"] is False and report["lost"] > 0, context

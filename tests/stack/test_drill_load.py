@@ -62,35 +62,12 @@ def test_forced_rotation_with_a_resource_api_that_cannot_refetch_fails_by_kind(s
     """A forced rotation promotes a key no ResourceAPI has cached for long: the one that can
     re-fetch recovers, the one stuck on a frozen JWK Set refuses every new-kid token, and the
     drill names it, counts the failures by kind, and exits 1."""
-    import http.server
-    import threading
-
-    from stack_support import http as request
+    from stack_support import FrozenJWKS
 
     stack.start(issuer_args=["--access-ttl", "1m", "--jwks-max-age", "10m"], resource_args=["--jwks-min-refresh", "1s"])
-    active_kid = request("GET", stack.issuer_url + "/readyz").json()["active_kid"]
-    keys = request("GET", stack.issuer_url + "/.well-known/jwks.json").json()["keys"]
-    frozen = json.dumps({"keys": [key for key in keys if key["kid"] == active_kid]}).encode()
-
-    class FrozenJWKS(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(frozen)))
-            self.end_headers()
-            self.wfile.write(frozen)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), FrozenJWKS)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        stuck = second_resource_api(stack, "resource-api-frozen", jwks_url=f"http://127.0.0.1:{server.server_port}/jwks.json")
+    with FrozenJWKS(stack.issuer_url) as frozen:
+        stuck = second_resource_api(stack, "resource-api-frozen", jwks_url=frozen.url)
         result, report = drill_json(stack, "--resource-url", stuck, "--force", "--settle", "0.5s", "--timeout", "3s")
-    finally:
-        server.shutdown()
-        server.server_close()
     context = f"{json.dumps({k: v for k, v in report.items() if k != 'timeline'}, indent=2)}\n{result.stderr}"
     assert result.returncode == 1, context
     assert report["passed"] is False and report["mode"] == "forced", context
